@@ -1,0 +1,196 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/coder/websocket"
+)
+
+// ServeHTTP serves the hub's routes, relative to where it is mounted (use
+// http.StripPrefix to mount it under a path of your own):
+//
+//	/{stream}/publish    WebSocket: a publisher
+//	/{stream}/subscribe  WebSocket: a subscriber
+//	/relay.js            the browser client
+//
+// A client that asks for the subprotocol "segrelay.v1" speaks protocol v1;
+// one that asks for none speaks the legacy framing. Errors before the
+// upgrade are an HTTP status with a one-line text body: 400 bad stream name
+// or request, 401/403 from the Authorize hook or the origin check, 404
+// unknown route, 409 the stream already has a publisher, 429 over a
+// configured limit, 503 shutting down.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := strings.TrimPrefix(r.URL.Path, "/")
+	if p == "relay.js" {
+		// The browser client is not part of this version yet; say so plainly.
+		httpError(w, http.StatusNotFound, "segrelay: relay.js is not available in this version")
+		return
+	}
+	name, action, _ := strings.Cut(p, "/")
+	var role Role
+	switch action {
+	case "publish":
+		role = RolePublish
+	case "subscribe":
+		role = RoleSubscribe
+	default:
+		httpError(w, http.StatusNotFound, fmt.Sprintf("segrelay: no route %q: want /{stream}/publish or /{stream}/subscribe", "/"+p))
+		return
+	}
+	if !validStreamName(name) {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("segrelay: bad stream name %q: want 1-128 of [A-Za-z0-9_.-], not starting with a dot", name))
+		return
+	}
+	if r.Method != http.MethodGet || !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("segrelay: %s needs a WebSocket upgrade (GET with Upgrade: websocket)", "/"+p))
+		return
+	}
+	legacy, err := chooseProtocol(r)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := checkOrigin(r, h.cfg.originPatterns); err != nil {
+		httpError(w, http.StatusForbidden, err.Error())
+		return
+	}
+	if f := h.cfg.authorize; f != nil {
+		if err := f(r, name, role); err != nil {
+			status := http.StatusForbidden
+			if errors.Is(err, ErrUnauthorized) {
+				status = http.StatusUnauthorized
+			}
+			httpError(w, status, err.Error())
+			return
+		}
+	}
+
+	if role == RolePublish {
+		pub, err := h.claim(name)
+		if err != nil {
+			httpError(w, statusOf(err), err.Error())
+			return
+		}
+		h.servePublisher(w, r, pub, legacy)
+		return
+	}
+	sub, err := h.subscribe(name)
+	if err != nil {
+		httpError(w, statusOf(err), err.Error())
+		return
+	}
+	h.serveSubscriber(w, r, sub, legacy)
+}
+
+// chooseProtocol reads the requested subprotocols: segrelay.v1, or none for
+// the legacy framing. Anything else is refused rather than guessed.
+func chooseProtocol(r *http.Request) (legacy bool, err error) {
+	var asked []string
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				asked = append(asked, p)
+			}
+		}
+	}
+	if len(asked) == 0 {
+		return true, nil
+	}
+	for _, p := range asked {
+		if p == Subprotocol {
+			return false, nil
+		}
+	}
+	return false, fmt.Errorf("segrelay: unsupported subprotocol %q: want %q, or none for the legacy framing", strings.Join(asked, ", "), Subprotocol)
+}
+
+// statusOf maps the hub's errors to HTTP statuses.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrBadStreamName):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrStreamBusy):
+		return http.StatusConflict
+	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ErrHubClosed):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// httpError answers with status and msg on one line.
+func httpError(w http.ResponseWriter, status int, msg string) {
+	msg = strings.NewReplacer("\r", " ", "\n", " ").Replace(msg)
+	http.Error(w, msg, status)
+}
+
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkOrigin allows requests without an Origin (not from a browser), from
+// the same host, or from an origin matching one of patterns, the way
+// github.com/coder/websocket's Accept does. It runs before the stream is
+// claimed so a refused page cannot hold a stream even for a moment.
+func checkOrigin(r *http.Request, patterns []string) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("segrelay: bad Origin header %q", origin)
+	}
+	if strings.EqualFold(r.Host, u.Host) {
+		return nil
+	}
+	for _, pattern := range patterns {
+		target := u.Host
+		if strings.Contains(pattern, "://") {
+			target = u.Scheme + "://" + u.Host
+		}
+		ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(target))
+		if err != nil {
+			return fmt.Errorf("segrelay: bad origin pattern %q: %v", pattern, err)
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("segrelay: origin %q is not allowed (see WithOriginPatterns)", origin)
+}
+
+// accept upgrades the request. The origin was checked already.
+func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:       []string{Subprotocol},
+		InsecureSkipVerify: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := &wsConn{hub: h, conn: conn, closed: make(chan struct{})}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		conn.Close(websocket.StatusGoingAway, "hub shutting down")
+		return nil, ErrHubClosed
+	}
+	h.conns[c] = struct{}{}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	return c, nil
+}

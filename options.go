@@ -1,0 +1,194 @@
+package relay
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// An Option configures a Hub. Every option has a sensible default: NewHub()
+// with no options is a working hub.
+type Option func(*config)
+
+type config struct {
+	authorize      func(r *http.Request, stream string, role Role) error
+	originPatterns []string
+
+	maxMessageBytes int
+	maxSegmentBytes int
+	gopCacheBytes   int
+	queueBytes      int
+
+	writeTimeout         time.Duration
+	pingInterval         time.Duration
+	publisherIdleTimeout time.Duration
+
+	maxStreams     int
+	maxSubscribers int
+
+	legacyChunkSize   int
+	legacyFileTimeout time.Duration
+
+	logger *slog.Logger
+
+	onPublish     func(stream string)
+	onUnpublish   func(stream string)
+	onSubscribe   func(stream string)
+	onUnsubscribe func(stream string)
+}
+
+// Defaults, documented on the options that change them.
+const (
+	defaultMaxMessageBytes      = 1 << 20
+	defaultMaxSegmentBytes      = 16 << 20
+	defaultGOPCacheBytes        = 8 << 20
+	defaultQueueBytes           = 2 << 20
+	defaultWriteTimeout         = 10 * time.Second
+	defaultPingInterval         = 30 * time.Second
+	defaultPublisherIdleTimeout = 30 * time.Second
+	defaultLegacyChunkSize      = 5120
+	defaultLegacyFileTimeout    = time.Second
+)
+
+func newConfig(opts []Option) config {
+	c := config{
+		maxMessageBytes:      defaultMaxMessageBytes,
+		maxSegmentBytes:      defaultMaxSegmentBytes,
+		gopCacheBytes:        defaultGOPCacheBytes,
+		queueBytes:           defaultQueueBytes,
+		writeTimeout:         defaultWriteTimeout,
+		pingInterval:         defaultPingInterval,
+		publisherIdleTimeout: defaultPublisherIdleTimeout,
+		legacyChunkSize:      defaultLegacyChunkSize,
+		legacyFileTimeout:    defaultLegacyFileTimeout,
+		logger:               slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// positive returns v, or def when v is zero or negative.
+func positive[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// WithAuthorize sets the hook that decides, before the WebSocket upgrade,
+// whether the request r may publish or subscribe to stream. It is the place
+// to check cookies or tokens. A nil error allows; ErrUnauthorized (or an
+// error wrapping it) answers 401, any other error 403, with the error's text
+// as the body. The default allows everyone.
+func WithAuthorize(f func(r *http.Request, stream string, role Role) error) Option {
+	return func(c *config) { c.authorize = f }
+}
+
+// WithOriginPatterns allows cross-origin WebSocket requests from pages whose
+// Origin host matches one of the patterns (path.Match syntax, matched
+// case-insensitively against the host, or against "scheme://host" when the
+// pattern contains "://"). By default only same-origin requests, and
+// requests without an Origin header (non-browser clients), are accepted,
+// as github.com/coder/websocket does.
+func WithOriginPatterns(patterns ...string) Option {
+	return func(c *config) { c.originPatterns = append([]string(nil), patterns...) }
+}
+
+// WithMaxMessageBytes limits one WebSocket message from a publisher
+// (default 1 MiB). A larger one closes the connection with 1009.
+func WithMaxMessageBytes(n int) Option {
+	return func(c *config) { c.maxMessageBytes = positive(n, defaultMaxMessageBytes) }
+}
+
+// WithMaxSegmentBytes limits one segment (default 16 MiB): a declared
+// segment, a Cluster start held back until its keyframe flag is known, a
+// legacy file. Over it the publisher is closed with 1009.
+func WithMaxSegmentBytes(n int) Option {
+	return func(c *config) { c.maxSegmentBytes = positive(n, defaultMaxSegmentBytes) }
+}
+
+// WithGOPCacheBytes bounds the per-stream cache of media since the last
+// keyframe, which a late joiner receives at once (default 8 MiB). When a
+// group of pictures outgrows it, late joiners wait for the next keyframe.
+func WithGOPCacheBytes(n int) Option {
+	return func(c *config) { c.gopCacheBytes = positive(n, defaultGOPCacheBytes) }
+}
+
+// WithSubscriberQueueBytes bounds the bytes queued for one subscriber
+// (default 2 MiB, about 6 s of a 2.5 Mbit/s stream). Segment data is shared,
+// so this bounds lateness, not memory per subscriber. A subscriber whose
+// queue overflows skips to the next keyframe; one that overflows again and
+// again is closed (ErrTooSlow, close code 1013).
+func WithSubscriberQueueBytes(n int) Option {
+	return func(c *config) { c.queueBytes = positive(n, defaultQueueBytes) }
+}
+
+// WithWriteTimeout bounds one write to a WebSocket peer (default 10 s). A
+// subscriber whose socket stays full longer is dropped.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(c *config) { c.writeTimeout = positive(d, defaultWriteTimeout) }
+}
+
+// WithPingInterval sets how long a subscriber connection may be idle before
+// the hub pings it (default 30 s); a peer that does not answer within the
+// write timeout is dropped.
+func WithPingInterval(d time.Duration) Option {
+	return func(c *config) { c.pingInterval = positive(d, defaultPingInterval) }
+}
+
+// WithPublisherIdleTimeout closes a WebSocket publisher that sends nothing
+// for this long (default 30 s) with 1008.
+func WithPublisherIdleTimeout(d time.Duration) Option {
+	return func(c *config) { c.publisherIdleTimeout = positive(d, defaultPublisherIdleTimeout) }
+}
+
+// WithMaxStreams limits the number of streams (default 0: no limit). Over
+// it, new publishers and subscribers of other streams get 429.
+func WithMaxStreams(n int) Option {
+	return func(c *config) { c.maxStreams = max(n, 0) }
+}
+
+// WithMaxSubscribers limits the subscribers of one stream (default 0: no
+// limit). Over it, new subscribers get 429.
+func WithMaxSubscribers(n int) Option {
+	return func(c *config) { c.maxSubscribers = max(n, 0) }
+}
+
+// WithLegacyChunkSize sets the chunk size of the legacy framing (default
+// 5120 bytes): a legacy publisher's message shorter than this ends a file,
+// and legacy subscribers receive files in chunks of this size.
+func WithLegacyChunkSize(n int) Option {
+	return func(c *config) { c.legacyChunkSize = positive(n, defaultLegacyChunkSize) }
+}
+
+// WithLegacyFileTimeout ends a legacy publisher's file when no chunk came
+// for this long (default 1 s), so a file whose size is an exact multiple of
+// the chunk size does not hang.
+func WithLegacyFileTimeout(d time.Duration) Option {
+	return func(c *config) { c.legacyFileTimeout = positive(d, defaultLegacyFileTimeout) }
+}
+
+// WithLogger sets the logger for connection events and errors (default:
+// discard). Per-connection events log at Debug, protocol errors at Info.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// OnPublish is called when a publisher takes a stream.
+func OnPublish(f func(stream string)) Option { return func(c *config) { c.onPublish = f } }
+
+// OnUnpublish is called when a stream's publisher leaves.
+func OnUnpublish(f func(stream string)) Option { return func(c *config) { c.onUnpublish = f } }
+
+// OnSubscribe is called when a subscriber joins a stream.
+func OnSubscribe(f func(stream string)) Option { return func(c *config) { c.onSubscribe = f } }
+
+// OnUnsubscribe is called when a subscriber leaves a stream.
+func OnUnsubscribe(f func(stream string)) Option { return func(c *config) { c.onUnsubscribe = f } }

@@ -1,0 +1,220 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// A Publisher feeds one stream. It takes either a WebM byte stream (Write,
+// as MediaRecorder produces it, in pieces of any size) or ready-made
+// segments of any container (WriteSegment), not both. Its methods never wait
+// for subscribers. They are safe for concurrent use, though one writer is the
+// normal case.
+type Publisher struct {
+	hub    *Hub
+	stream *stream
+	once   sync.Once
+
+	mu       sync.Mutex
+	stop     func() bool // stops the context.AfterFunc of Publish
+	mime     string
+	started  bool // Start was published
+	hasInit  bool // an init was published in this session
+	mode     publishMode
+	splitter *webmSplitter
+	err      error // set once the publisher can no longer write
+}
+
+type publishMode uint8
+
+const (
+	modeUnset publishMode = iota
+	modeBytes
+	modeSegments
+	modeFiles // legacy: standalone WebM files
+)
+
+// Write takes the next bytes of a WebM stream. The bytes may be cut
+// anywhere; Write cuts the stream into segments at element boundaries and
+// forwards each as soon as it is complete (only a Cluster's start waits
+// until its first video block says whether it is a keyframe). A new EBML
+// header starts a new init (the encoder restarted). Write does not keep p.
+//
+// An error that wraps ErrBadWebM or ErrSegmentTooBig means the stream cannot
+// be parsed; the Publisher is unusable afterwards and should be closed.
+func (p *Publisher) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.use(modeBytes); err != nil {
+		return 0, err
+	}
+	if p.splitter == nil {
+		p.splitter = newWebMSplitter(p.hub.cfg.maxSegmentBytes)
+	}
+	p.hub.bytesIn.Add(uint64(len(b)))
+	if err := p.splitter.write(b, p.publishPiece); err != nil {
+		p.err = err
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// WriteSegment publishes one segment: Kind KindInit or KindMedia, Keyframe
+// on media a decoder can start from, and Data, which the hub keeps and shares
+// from now on: do not modify it afterwards. Seq and Discontinuity are set by
+// the hub. The first segment of a session must be an init.
+func (p *Publisher) WriteSegment(seg Segment) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.use(modeSegments); err != nil {
+		return err
+	}
+	if seg.Kind != KindInit && seg.Kind != KindMedia {
+		return fmt.Errorf("relay: WriteSegment: kind %s: want init or media", seg.Kind)
+	}
+	if len(seg.Data) > p.hub.cfg.maxSegmentBytes {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrSegmentTooBig, len(seg.Data), p.hub.cfg.maxSegmentBytes)
+	}
+	p.hub.bytesIn.Add(uint64(len(seg.Data)))
+	return p.publish(&Segment{Kind: seg.Kind, Keyframe: seg.Keyframe && seg.Kind == KindMedia, Data: seg.Data})
+}
+
+// writeFile publishes one standalone WebM file of a legacy publisher: its
+// init, then its Clusters, the last one marked as the end of the file.
+func (p *Publisher) writeFile(file []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.use(modeFiles); err != nil {
+		return err
+	}
+	var segs []*Segment
+	collect := func(pc webmPiece) error {
+		segs = append(segs, pieceSegment(pc))
+		return nil
+	}
+	sp := newWebMSplitter(p.hub.cfg.maxSegmentBytes)
+	if err := sp.write(file, collect); err != nil {
+		return err
+	}
+	if err := sp.end(collect); err != nil {
+		return err
+	}
+	if len(segs) == 0 {
+		return nil
+	}
+	if p.mime == "" {
+		p.mime = sp.mime()
+	}
+	p.hub.bytesIn.Add(uint64(len(file)))
+	segs[len(segs)-1].fileEnd = true
+	for _, seg := range segs {
+		if err := p.publish(seg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// use checks that the publisher can write in mode. Caller holds mu.
+func (p *Publisher) use(mode publishMode) error {
+	if p.err != nil {
+		return p.err
+	}
+	if p.mode != modeUnset && p.mode != mode {
+		return errors.New("relay: a publisher session is either a byte stream (Write) or segments (WriteSegment), not both")
+	}
+	p.mode = mode
+	return nil
+}
+
+func pieceSegment(pc webmPiece) *Segment {
+	if pc.init {
+		return &Segment{Kind: KindInit, Data: pc.data}
+	}
+	return &Segment{Kind: KindMedia, Keyframe: pc.keyframe, Data: pc.data}
+}
+
+// publishPiece is the splitter's emit function. Caller holds mu.
+func (p *Publisher) publishPiece(pc webmPiece) error {
+	if pc.init && p.mime == "" {
+		p.mime = p.splitter.mime()
+	}
+	return p.publish(pieceSegment(pc))
+}
+
+// publish sends the session's Start before its first segment, then seg.
+// Caller holds mu.
+func (p *Publisher) publish(seg *Segment) error {
+	if !p.started {
+		if seg.Kind != KindInit {
+			return errNoInit
+		}
+		if err := p.stream.publish(p, &Segment{Kind: KindStart, MIME: p.mime, legacyFiles: p.mode == modeFiles}); err != nil {
+			return err
+		}
+		p.started = true
+	}
+	err := p.stream.publish(p, seg)
+	if err != nil {
+		p.err = err
+	}
+	return err
+}
+
+// begin publishes the session's Start now that its MIME type is known, so
+// subscribers learn the stream is live before the first segment.
+func (p *Publisher) begin(mime string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	p.mime = mime
+	if p.started || mime == "" {
+		return nil
+	}
+	if err := p.stream.publish(p, &Segment{Kind: KindStart, MIME: mime}); err != nil {
+		return err
+	}
+	p.started = true
+	return nil
+}
+
+// Subscribers returns how many subscribers the stream has now.
+func (p *Publisher) Subscribers() int {
+	p.stream.mu.Lock()
+	defer p.stream.mu.Unlock()
+	return len(p.stream.subs)
+}
+
+// Stream returns the name of the published stream.
+func (p *Publisher) Stream() string { return p.stream.name }
+
+// Close ends the session: subscribers receive KindEnd, the stream is free
+// for the next publisher. Closing twice is harmless.
+func (p *Publisher) Close() error {
+	p.end(ErrClosed)
+	return nil
+}
+
+// end ends the session once, for err.
+func (p *Publisher) end(err error) {
+	p.once.Do(func() {
+		p.mu.Lock()
+		if p.err == nil && p.splitter != nil {
+			// What is held back and whole goes out; an element cut short is
+			// dropped, since nothing can complete it.
+			p.splitter.end(p.publishPiece)
+		}
+		if p.err == nil {
+			p.err = err
+		}
+		started, stop := p.started, p.stop
+		p.mu.Unlock()
+		if stop != nil {
+			stop()
+		}
+		p.hub.unpublish(p, started)
+	})
+}

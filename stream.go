@@ -1,0 +1,147 @@
+package relay
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// errNoInit: a media segment came before the session's first init.
+var errNoInit = errors.New("relay: media segment before init segment")
+
+// A stream is one named channel of a Hub: at most one publisher, any number
+// of subscribers, and what a late joiner needs to start at once.
+type stream struct {
+	hub  *Hub
+	name string
+
+	mu          sync.Mutex
+	pub         *Publisher
+	start       *Segment // the live session's Start, nil before its MIME is known
+	init        *Segment // the live session's current init
+	gop         []*Segment
+	gopBytes    int
+	gopOK       bool // gop starts at a keyframe and is complete since
+	hadInit     bool // an init was published before (this session or an earlier one)
+	pendingDisc bool // the next media segment follows a replaced init
+	seq         uint64
+	subs        []*Subscriber
+}
+
+// idle reports whether nothing holds the stream any more. Caller holds mu.
+func (st *stream) idle() bool { return st.pub == nil && len(st.subs) == 0 }
+
+// publish numbers seg, updates the late-joiner state and offers seg to every
+// subscriber. It never waits for a subscriber. seg must not be modified by
+// anyone afterwards.
+func (st *stream) publish(p *Publisher, seg *Segment) error {
+	now := time.Now()
+	st.mu.Lock()
+	if st.pub != p {
+		st.mu.Unlock()
+		return ErrClosed
+	}
+	switch seg.Kind {
+	case KindStart:
+		st.start = seg
+		seg.Seq = st.seq
+	case KindInit:
+		st.seq++
+		seg.Seq = st.seq
+		st.pendingDisc = st.hadInit
+		st.hadInit = true
+		st.init = seg
+		st.resetGOP(false)
+	case KindMedia:
+		if st.init == nil {
+			st.mu.Unlock()
+			return errNoInit
+		}
+		st.seq++
+		seg.Seq = st.seq
+		seg.Discontinuity = st.pendingDisc
+		st.pendingDisc = false
+		st.cache(seg)
+	case KindEnd:
+		seg.Seq = st.seq
+		st.start, st.init = nil, nil
+		st.resetGOP(false)
+	}
+	var slow []*Subscriber
+	for _, sub := range st.subs {
+		if !sub.offer(seg, now) {
+			slow = append(slow, sub)
+		}
+	}
+	st.mu.Unlock()
+
+	if seg.Kind == KindInit || seg.Kind == KindMedia {
+		st.hub.segments.Add(1)
+	}
+	for _, sub := range slow {
+		st.hub.slowClosed.Add(1)
+		sub.end(ErrTooSlow)
+	}
+	return nil
+}
+
+// cache keeps media since the last keyframe for late joiners, within the
+// configured bytes. Caller holds mu.
+func (st *stream) cache(seg *Segment) {
+	if seg.Keyframe {
+		st.resetGOP(true)
+	} else if !st.gopOK {
+		return
+	}
+	if st.gopBytes+len(seg.Data) > st.hub.cfg.gopCacheBytes && len(st.gop) > 0 {
+		// Too long a group of pictures: late joiners wait for the next keyframe.
+		st.resetGOP(false)
+		return
+	}
+	st.gop = append(st.gop, seg)
+	st.gopBytes += len(seg.Data)
+}
+
+func (st *stream) resetGOP(ok bool) {
+	clear(st.gop) // let the old segments go
+	st.gop = st.gop[:0]
+	st.gopBytes = 0
+	st.gopOK = ok
+}
+
+// join adds sub and queues what it needs to start at once: the session's
+// Start, the init and the cached group of pictures. Without a cached
+// keyframe it waits for the next one. Caller holds mu.
+func (st *stream) join(sub *Subscriber) {
+	if st.start != nil {
+		sub.queue.push(entry{seg: st.start})
+	}
+	if st.init != nil {
+		sub.queue.push(entry{seg: st.init})
+	}
+	if st.gopOK && len(st.gop) > 0 {
+		for _, seg := range st.gop {
+			sub.queue.push(entry{seg: seg})
+			sub.queued += len(seg.Data)
+		}
+		sub.gotMedia = true
+	} else {
+		sub.waitKey = true
+	}
+	sub.index = len(st.subs)
+	st.subs = append(st.subs, sub)
+}
+
+// remove takes sub out of subs. Caller holds mu.
+func (st *stream) remove(sub *Subscriber) {
+	i := sub.index
+	if i < 0 || i >= len(st.subs) || st.subs[i] != sub {
+		return
+	}
+	last := len(st.subs) - 1
+	st.subs[i] = st.subs[last]
+	st.subs[i].index = i
+	st.subs[last] = nil
+	st.subs = st.subs[:last]
+	sub.index = -1
+}

@@ -1,0 +1,245 @@
+package relay
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Slow-subscriber policy: a subscriber whose queue overflows skips to the
+// next keyframe; one that overflows slowOverflows times within slowWindow is
+// closed with ErrTooSlow. maxQueueSegments bounds the queue's length for
+// streams of many tiny segments.
+const (
+	slowOverflows    = 3
+	slowWindow       = 30 * time.Second
+	maxQueueSegments = 4096
+)
+
+// A Subscriber receives a stream's segments through a bounded queue of its
+// own. The publisher never waits for it: when the queue overflows, the
+// subscriber skips to the next keyframe and the segment it resumes with
+// carries Discontinuity.
+type Subscriber struct {
+	hub    *Hub
+	stream *stream
+	limit  int // queue bytes
+	index  int // position in stream.subs, guarded by stream.mu
+
+	// notify wakes Next; it holds at most one pending wake-up.
+	notify chan struct{}
+
+	mu        sync.Mutex
+	stop      func() bool // stops the context.AfterFunc of Subscribe
+	queue     ring
+	queued    int   // bytes of media in queue
+	err       error // set once: why the subscriber ended
+	skipping  bool  // dropping media until the next keyframe (after an overflow)
+	waitKey   bool  // joined without a cached keyframe: wait for the next one
+	gotMedia  bool  // a media segment was queued before
+	nextDisc  bool  // the next queued media segment carries Discontinuity
+	overflow  [slowOverflows]time.Time
+	nOverflow int
+}
+
+// entry is one queued segment. The Segment is shared by every subscriber;
+// disc is this subscriber's own Discontinuity flag.
+type entry struct {
+	seg  *Segment
+	disc bool
+}
+
+// ring is a growable FIFO of entries; it allocates only to grow.
+type ring struct {
+	buf  []entry
+	head int
+	n    int
+}
+
+func (r *ring) push(e entry) {
+	if r.n == len(r.buf) {
+		buf := make([]entry, max(16, 2*len(r.buf)))
+		for i := 0; i < r.n; i++ {
+			buf[i] = r.buf[(r.head+i)%len(r.buf)]
+		}
+		r.buf, r.head = buf, 0
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = e
+	r.n++
+}
+
+func (r *ring) pop() entry {
+	e := r.buf[r.head]
+	r.buf[r.head] = entry{}
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return e
+}
+
+// filter keeps, in order, only the entries for which keep returns true.
+func (r *ring) filter(keep func(entry) bool) {
+	n := 0
+	for i := 0; i < r.n; i++ {
+		e := r.buf[(r.head+i)%len(r.buf)]
+		r.buf[(r.head+i)%len(r.buf)] = entry{}
+		if keep(e) {
+			r.buf[(r.head+n)%len(r.buf)] = e
+			n++
+		}
+	}
+	r.n = n
+}
+
+func (r *ring) clear() {
+	clear(r.buf)
+	r.head, r.n = 0, 0
+}
+
+// Next returns the stream's next segment, waiting for it until ctx is done.
+// After the Subscriber ended it returns why: ErrClosed after Close,
+// ErrTooSlow, ErrHubClosed, or ctx's error when the context given to
+// Subscribe is done.
+func (s *Subscriber) Next(ctx context.Context) (Segment, error) {
+	seg, _, err := s.next(ctx, nil)
+	return seg, err
+}
+
+// next is Next that also returns, with ok false, when idle fires first.
+func (s *Subscriber) next(ctx context.Context, idle <-chan time.Time) (seg Segment, ok bool, err error) {
+	for {
+		s.mu.Lock()
+		if s.err != nil {
+			err := s.err
+			s.mu.Unlock()
+			return Segment{}, false, err
+		}
+		if s.queue.n > 0 {
+			e := s.queue.pop()
+			if e.seg.Kind == KindMedia {
+				s.queued -= len(e.seg.Data)
+			}
+			s.mu.Unlock()
+			seg = *e.seg
+			seg.Discontinuity = e.disc
+			s.hub.bytesOut.Add(uint64(len(seg.Data)))
+			return seg, true, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.notify:
+		case <-idle:
+			return Segment{}, false, nil
+		case <-ctx.Done():
+			return Segment{}, false, ctx.Err()
+		}
+	}
+}
+
+// Close leaves the stream. Next returns ErrClosed from then on.
+func (s *Subscriber) Close() error {
+	s.end(ErrClosed)
+	return nil
+}
+
+// end ends the subscriber with err, once, and leaves the stream.
+func (s *Subscriber) end(err error) {
+	if !s.fail(err) {
+		return
+	}
+	s.mu.Lock()
+	stop := s.stop
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	s.hub.leave(s)
+}
+
+// fail records err as the reason the subscriber ended and wakes Next. It
+// reports whether this call ended it. Safe to call with stream.mu held.
+func (s *Subscriber) fail(err error) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return false
+	}
+	s.err = err
+	s.queue.clear()
+	s.queued = 0
+	s.wake()
+	return true
+}
+
+func (s *Subscriber) wake() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// offer queues seg for the subscriber without ever blocking: it is called on
+// the publisher's path with the stream locked. It reports false when the
+// subscriber overflowed once too often and must be closed as too slow.
+func (s *Subscriber) offer(seg *Segment, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return true
+	}
+	if seg.Kind != KindMedia {
+		// Start, init and end are small and a player needs every one.
+		s.queue.push(entry{seg: seg})
+		s.wake()
+		return true
+	}
+	if s.skipping || s.waitKey {
+		if !seg.Keyframe {
+			if s.skipping {
+				s.hub.drops.Add(1)
+			}
+			return true
+		}
+		s.skipping, s.waitKey = false, false
+	}
+	if s.queue.n > 0 && (s.queued+len(seg.Data) > s.limit || s.queue.n >= maxQueueSegments) {
+		// Overflow: drop the queued media, which is stale now, and resume
+		// at a keyframe (this one, or the next).
+		dropped := 0
+		s.queue.filter(func(e entry) bool {
+			if e.seg.Kind == KindMedia {
+				dropped++
+				return false
+			}
+			return true
+		})
+		s.queued = 0
+		s.hub.drops.Add(uint64(dropped))
+		if s.tooSlow(now) {
+			return false
+		}
+		s.nextDisc = true
+		if !seg.Keyframe {
+			s.skipping = true
+			s.hub.drops.Add(1)
+			return true
+		}
+	}
+	disc := (seg.Discontinuity || s.nextDisc) && s.gotMedia
+	s.nextDisc = false
+	s.gotMedia = true
+	s.queue.push(entry{seg: seg, disc: disc})
+	s.queued += len(seg.Data)
+	s.wake()
+	return true
+}
+
+// tooSlow records an overflow at now and reports whether it is one too many.
+func (s *Subscriber) tooSlow(now time.Time) bool {
+	s.overflow[s.nOverflow%slowOverflows] = now
+	s.nOverflow++
+	// The slot written next holds the oldest of the last slowOverflows.
+	return s.nOverflow >= slowOverflows && now.Sub(s.overflow[s.nOverflow%slowOverflows]) < slowWindow
+}
+
+// Stream returns the name of the subscribed stream.
+func (s *Subscriber) Stream() string { return s.stream.name }
