@@ -527,4 +527,3 @@ func (sw *subWriter) writeFile(parts [][]byte) error {
 	}
 	return sw.c.conn.Write(ctx, websocket.MessageBinary, sw.buf)
 }
-

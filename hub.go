@@ -59,6 +59,26 @@ func (h *Hub) Publish(ctx context.Context, name, mime string) (*Publisher, error
 
 // claim makes a publisher the owner of stream name.
 func (h *Hub) claim(name string) (*Publisher, error) {
+	st, err := h.lockStream(name)
+	if err != nil {
+		return nil, err
+	}
+	if st.pub != nil {
+		h.unlockStream(st)
+		return nil, ErrStreamBusy
+	}
+	p := &Publisher{hub: h, stream: st}
+	st.pub = p
+	h.unlockStream(st)
+	if f := h.cfg.onPublish; f != nil {
+		f(name)
+	}
+	return p, nil
+}
+
+// lockStream returns stream name, created within the stream limit if need
+// be, with h.mu and the stream's mu held: release them with unlockStream.
+func (h *Hub) lockStream(name string) (*stream, error) {
 	if !validStreamName(name) {
 		return nil, ErrBadStreamName
 	}
@@ -67,39 +87,27 @@ func (h *Hub) claim(name string) (*Publisher, error) {
 		h.mu.Unlock()
 		return nil, ErrHubClosed
 	}
-	st, err := h.streamLocked(name)
-	if err != nil {
-		h.mu.Unlock()
-		return nil, err
-	}
-	st.mu.Lock()
-	if st.pub != nil {
-		st.mu.Unlock()
-		h.mu.Unlock()
-		return nil, ErrStreamBusy
-	}
-	p := &Publisher{hub: h, stream: st}
-	st.pub = p
-	st.mu.Unlock()
-	h.mu.Unlock()
-	if f := h.cfg.onPublish; f != nil {
-		f(name)
-	}
-	return p, nil
-}
-
-// streamLocked returns stream name, creating it within the stream limit.
-// Caller holds h.mu.
-func (h *Hub) streamLocked(name string) (*stream, error) {
 	st := h.streams[name]
 	if st == nil {
 		if h.cfg.maxStreams > 0 && len(h.streams) >= h.cfg.maxStreams {
+			h.mu.Unlock()
 			return nil, ErrTooManyStreams
 		}
 		st = &stream{hub: h, name: name}
 		h.streams[name] = st
 	}
+	st.mu.Lock()
 	return st, nil
+}
+
+// unlockStream releases what lockStream took, forgetting the stream if
+// nothing holds it.
+func (h *Hub) unlockStream(st *stream) {
+	if st.idle() && h.streams[st.name] == st {
+		delete(h.streams, st.name)
+	}
+	st.mu.Unlock()
+	h.mu.Unlock()
 }
 
 // unpublish ends p's session: subscribers get KindEnd if they got Start.
@@ -116,12 +124,8 @@ func (h *Hub) unpublish(p *Publisher, started bool) {
 		st.pub = nil
 		st.start, st.init = nil, nil
 		st.resetGOP(false)
-		if st.idle() {
-			delete(h.streams, st.name)
-		}
 	}
-	st.mu.Unlock()
-	h.mu.Unlock()
+	h.unlockStream(st)
 	if f := h.cfg.onUnpublish; owned && f != nil {
 		f(st.name)
 	}
@@ -148,29 +152,17 @@ func (h *Hub) Subscribe(ctx context.Context, name string) (*Subscriber, error) {
 }
 
 func (h *Hub) subscribe(name string) (*Subscriber, error) {
-	if !validStreamName(name) {
-		return nil, ErrBadStreamName
-	}
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return nil, ErrHubClosed
-	}
-	st, err := h.streamLocked(name)
+	st, err := h.lockStream(name)
 	if err != nil {
-		h.mu.Unlock()
 		return nil, err
 	}
-	st.mu.Lock()
 	if h.cfg.maxSubscribers > 0 && len(st.subs) >= h.cfg.maxSubscribers {
-		st.mu.Unlock()
-		h.mu.Unlock()
+		h.unlockStream(st)
 		return nil, ErrTooManySubscribers
 	}
 	s := &Subscriber{hub: h, stream: st, limit: h.cfg.queueBytes, notify: make(chan struct{}, 1)}
 	st.join(s)
-	st.mu.Unlock()
-	h.mu.Unlock()
+	h.unlockStream(st)
 	if f := h.cfg.onSubscribe; f != nil {
 		f(name)
 	}
@@ -183,11 +175,7 @@ func (h *Hub) leave(s *Subscriber) {
 	h.mu.Lock()
 	st.mu.Lock()
 	st.remove(s)
-	if st.idle() {
-		delete(h.streams, st.name)
-	}
-	st.mu.Unlock()
-	h.mu.Unlock()
+	h.unlockStream(st)
 	if f := h.cfg.onUnsubscribe; f != nil {
 		f(st.name)
 	}

@@ -53,7 +53,12 @@ func TestHooksAndStats(t *testing.T) {
 
 	require.NoError(t, pub.Close())
 	require.NoError(t, sub.Close())
-	waitFor(t, "the stream to go", func() bool { return e.hub.Stats().Streams == 0 })
+	waitFor(t, "the hooks", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(events) == 4
+	})
+	assert.Equal(t, 0, e.hub.Stats().Streams)
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, []string{"subscribe room", "publish room", "unpublish room", "unsubscribe room"}, events)
@@ -74,8 +79,9 @@ func TestContextEndsPublisherAndSubscriber(t *testing.T) {
 		_, err = sub.Next(context.Background())
 	}
 	assert.ErrorIs(t, err, context.Canceled)
+	// context.AfterFunc runs on a goroutine of its own: wait for it.
+	waitFor(t, "both to leave", func() bool { return hub.Stats() == Stats{} })
 	assert.ErrorIs(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("i")}), context.Canceled)
-	assert.Equal(t, Stats{}, hub.Stats())
 }
 
 func TestPublisherModesDoNotMix(t *testing.T) {

@@ -25,10 +25,10 @@ var (
 	// ErrClosed: the Publisher or Subscriber was closed by its owner.
 	ErrClosed = errors.New("relay: closed")
 	// ErrBadWebM: a publisher's WebM stream does not parse. (close code 1007)
-	ErrBadWebM = errBadWebM
+	ErrBadWebM = errors.New("relay: bad WebM")
 	// ErrSegmentTooBig: a segment, or the part of a WebM stream that must
 	// be held whole, is over WithMaxSegmentBytes. (close code 1009)
-	ErrSegmentTooBig = errSegmentTooBig
+	ErrSegmentTooBig = errors.New("relay: segment too big")
 	// ErrUnauthorized can be returned by an Authorize hook to answer 401
 	// instead of 403.
 	ErrUnauthorized = errors.New("relay: unauthorized")

@@ -544,7 +544,7 @@ func TestHTTPErrors(t *testing.T) {
 
 	// Plain HTTP requests.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	for route, status := range map[string]int{"room/subscribe": 400, "relay.js": 404, "": 404} {
+	for route, status := range map[string]int{"room/subscribe": 400, "": 404, "room/relay.js": 404} {
 		resp, err := client.Get(e.srv.URL + "/live/" + route)
 		require.NoError(t, err)
 		resp.Body.Close()

@@ -3,7 +3,10 @@ package relay
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,12 +31,12 @@ func TestSlowSubscriberSkipsThenCloses(t *testing.T) {
 		require.NoError(t, pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: key, Data: make([]byte, 30)}))
 	}
 	require.NoError(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("i")})) // seq 1
-	media(true)                                                                       // 2
-	media(false)                                                                      // 3
-	media(false)                                                                      // 4: 90 bytes queued
-	media(false)                                                                      // 5: overflow, skip
-	media(false)                                                                      // 6: skipped
-	media(true)                                                                       // 7: resume here
+	media(true)                                                                      // 2
+	media(false)                                                                     // 3
+	media(false)                                                                     // 4: 90 bytes queued
+	media(false)                                                                     // 5: overflow, skip
+	media(false)                                                                     // 6: skipped
+	media(true)                                                                      // 7: resume here
 
 	var got []Segment
 	for range 3 {
@@ -67,9 +70,17 @@ func TestSlowSubscriberSkipsThenCloses(t *testing.T) {
 // comes first) while two others get every segment, in order, with no
 // discontinuity.
 func TestNeverReadingSubscriberDoesNotHurtOthers(t *testing.T) {
-	e := newEnv(t, WithSubscriberQueueBytes(1<<20), WithWriteTimeout(time.Second))
-	stuck := e.dialRaw("s/subscribe", Subprotocol)
-	_ = stuck // never read
+	e := newEnv(t, WithSubscriberQueueBytes(1<<20), WithWriteTimeout(5*time.Second))
+	// A tiny receive buffer, so the stuck socket fills at once.
+	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	stuck, _, err := websocket.Dial(testCtx(t), e.url("s/subscribe"), &websocket.DialOptions{
+		Subprotocols: []string{Subprotocol},
+		HTTPClient:   &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
+	})
+	require.NoError(t, err)
+	defer stuck.CloseNow() // never read
 	good := []*SubscribeClient{e.subscribe("s"), e.subscribe("s")}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -97,7 +108,7 @@ func TestNeverReadingSubscriberDoesNotHurtOthers(t *testing.T) {
 	}
 
 	require.NoError(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("init")}))
-	chunk := make([]byte, 16<<10)
+	chunk := make([]byte, 4<<10)
 	sent := 0
 	for n := 0; n < 10000; n++ {
 		require.NoError(t, pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: n%8 == 0, Data: chunk}))
@@ -105,7 +116,7 @@ func TestNeverReadingSubscriberDoesNotHurtOthers(t *testing.T) {
 		if e.hub.Stats().Subscribers == 2 && sent%8 == 0 {
 			break
 		}
-		time.Sleep(2 * time.Millisecond) // at most 8 MB/s: easy for a reader, not for a stuck one
+		time.Sleep(2 * time.Millisecond) // at most 2 MB/s: easy for a reader, not for a stuck one
 	}
 	require.Equal(t, 2, e.hub.Stats().Subscribers, "the stuck subscriber was dropped")
 	for range 16 {

@@ -26,11 +26,6 @@ import (
 	"strings"
 )
 
-var (
-	errBadWebM       = errors.New("relay: bad WebM")
-	errSegmentTooBig = errors.New("relay: segment too big")
-)
-
 // Element IDs, written with their length marker as they appear in the stream.
 const (
 	idEBML           = 0x1A45DFA3
@@ -103,15 +98,18 @@ type webmInit struct {
 	tracks  []webmTrack
 }
 
+// webmSplitter is the state of one publisher's stream. It is not safe for
+// concurrent use (the hub calls it under the publisher's lock).
 type webmSplitter struct {
 	maxPiece int
 	err      error // sticky: once set, every call returns it
 	ended    bool
 
 	// hold has the input that was not emitted yet; hold[0] is at stream
-	// offset base. hold[:pieceStart] is always empty after a write returns
-	// (emitted bytes are dropped), pos is where parsing goes on, and cut is
-	// the end of the last whole element, where the pending piece may end.
+	// offset base. Within a write, hold[:pieceStart] was emitted (it is
+	// dropped before the write returns), pos is where parsing goes on, and
+	// cut is the end of the last whole element, where the pending piece
+	// may end: pieceStart <= cut <= pos <= len(hold).
 	hold       []byte
 	base       int64
 	pieceStart int
@@ -124,11 +122,11 @@ type webmSplitter struct {
 
 	// Where the parser is in the EBML structure. The only masters it enters
 	// are Segment and Cluster; every other element is handled whole.
-	started     bool  // an EBML header was seen (a stream must begin with one)
-	haveSegment bool  // the current EBML document had its Segment
-	inSegment   bool  //
+	started     bool // an EBML header was seen (a stream must begin with one)
+	haveSegment bool // the current EBML document had its Segment
+	inSegment   bool
 	segEnd      int64 // stream offset where the Segment ends; -1 if unknown size
-	inCluster   bool  //
+	inCluster   bool
 	clusterEnd  int64 // stream offset where the Cluster ends; -1 if unknown size
 
 	next        webmInit // read from the init being gathered
@@ -150,11 +148,17 @@ func newWebMSplitter(maxPiece int) *webmSplitter {
 // "" before any.
 func (s *webmSplitter) mime() string { return s.mimeType }
 
-// write consumes p and calls emit for every piece that became complete, in
-// order. It keeps no reference to p. At the end of the call the whole elements
-// gathered for the current Cluster are emitted, so viewers get media as soon
-// as it is whole; only the init and a Cluster's first piece (until its first
-// video block says whether it is a keyframe) are held back longer.
+// write consumes p (any size, any boundary) and calls emit for every piece
+// that became complete, in order. It keeps no reference to p. At the end of
+// the call the whole elements gathered for the current Cluster are emitted,
+// so viewers get media as soon as it is whole; only the init and a Cluster's
+// first piece (until its first video block says whether it is a keyframe) are
+// held back longer.
+//
+// Errors: emit's error as is; ErrBadWebM (wrapped, with what and the stream
+// offset) when the stream does not parse; ErrSegmentTooBig when something
+// that must be held whole (an element, the init, a Cluster's start before its
+// first video block) is over maxPiece. After an error every call returns it.
 func (s *webmSplitter) write(p []byte, emit func(webmPiece) error) error {
 	if s.err != nil {
 		return s.err
@@ -212,7 +216,7 @@ func (s *webmSplitter) truncated() error {
 		}
 		size, sizeLen, _, _ := readSize(b[idLen:])
 		if sizeLen == 0 {
-			return s.fail(off, "truncated %s header (input ends %d bytes into it)", elementName(id), len(b))
+			return s.fail(off, "truncated %s: input ends %d bytes into its header", elementName(id), len(b))
 		}
 		return s.fail(off, "truncated %s: have %d of %d bytes", elementName(id), len(b), uint64(idLen+sizeLen)+size)
 	}
@@ -229,7 +233,7 @@ func (s *webmSplitter) truncated() error {
 func (s *webmSplitter) offset(i int) int64 { return s.base + int64(i) }
 
 func (s *webmSplitter) fail(off int64, format string, args ...any) error {
-	return fmt.Errorf("%w: %s at offset %d", errBadWebM, fmt.Sprintf(format, args...), off)
+	return fmt.Errorf("%w: %s at offset %d", ErrBadWebM, fmt.Sprintf(format, args...), off)
 }
 
 // compact drops the emitted bytes from hold so that it only keeps what is
@@ -372,9 +376,13 @@ func (s *webmSplitter) parse(emit func(webmPiece) error) error {
 		if err := s.checkParent(e); err != nil {
 			return err
 		}
-		// Everything but the Segment and Cluster masters is held whole.
+		// Everything but the Segment and Cluster masters is held whole,
+		// so it must fit in a piece. The stream may be fine, the limit is
+		// not: ErrSegmentTooBig, as the package documents it (a frame
+		// bigger than the hub's segment limit).
 		if e.id != idSegment && e.id != idCluster && e.total() > uint64(s.maxPiece) {
-			return s.fail(e.off, "%s of %d bytes is larger than the limit of %d", elementName(e.id), e.total(), s.maxPiece)
+			return fmt.Errorf("%w: %s of %d bytes is larger than the limit of %d at offset %d",
+				ErrSegmentTooBig, elementName(e.id), e.total(), s.maxPiece, e.off)
 		}
 
 		var wait bool
@@ -437,7 +445,7 @@ func (s *webmSplitter) checkParent(e element) error {
 	}
 	// end > e.off: a master is closed as soon as parsing reaches its end.
 	if end >= 0 && e.total() > uint64(end-e.off) {
-		return s.fail(e.off, "%s of %d bytes overruns its parent, which ends at offset %d", elementName(e.id), e.total(), end)
+		return s.fail(e.off, "%s of %d bytes overruns its parent by %d bytes", elementName(e.id), e.total(), e.total()-uint64(end-e.off))
 	}
 	return nil
 }
@@ -594,7 +602,7 @@ func (s *webmSplitter) leaf(emit func(webmPiece) error, e element) (bool, error)
 }
 
 func (s *webmSplitter) tooBig(off int64, what string) error {
-	return fmt.Errorf("%w: %s held back is more than %d bytes at offset %d", errSegmentTooBig, what, s.maxPiece, off)
+	return fmt.Errorf("%w: %s held back is more than %d bytes at offset %d", ErrSegmentTooBig, what, s.maxPiece, off)
 }
 
 // endCluster ends the current Cluster at pos and emits what is left of it.
@@ -707,7 +715,7 @@ func (s *webmSplitter) children(body []byte, off int64, fn func(id uint32, data 
 		}
 		hdr := idLen + sizeLen
 		if size > uint64(len(body)-hdr) {
-			return s.fail(off, "%s of %d bytes overruns its parent", elementName(id), uint64(hdr)+size)
+			return s.fail(off, "%s of %d bytes overruns its parent by %d bytes", elementName(id), uint64(hdr)+size, size-uint64(len(body)-hdr))
 		}
 		end := hdr + int(size)
 		if err := fn(id, body[hdr:end], off+int64(hdr)); err != nil {
