@@ -1,20 +1,29 @@
-// Command minimal mounts a segrelay Hub under /live/ of an ordinary web app.
+// Command minimal mounts a segrelay Hub under /live/ of an ordinary web app,
+// with a publisher page and a viewer page that use the browser client
+// relay.js (served by the hub at /live/relay.js).
 //
 //	go run ./examples/minimal            # listens on 127.0.0.1:8080
 //	go run ./examples/minimal -addr :9000
 //
-// Open the printed URL: the page lists the live streams. Publishers connect
-// to ws://ADDR/live/{stream}/publish, viewers to ws://ADDR/live/{stream}/subscribe
-// (protocol v1 with the WebSocket subprotocol "segrelay.v1", or the legacy
-// framing without one).
+// Open the printed URL in two tabs: in one, publish your camera or screen
+// (publish.html); in the other, watch it (watch.html). The index page lists
+// the live streams. Publishers connect to ws://ADDR/live/{stream}/publish,
+// viewers to ws://ADDR/live/{stream}/subscribe (protocol v1 with the
+// WebSocket subprotocol "segrelay.v1", or the legacy framing without one).
+//
+// Browsers allow the camera and the microphone only in a secure context:
+// http://127.0.0.1 and http://localhost count as one, another host needs
+// HTTPS (put the app behind a TLS proxy, or use http.ListenAndServeTLS).
 package main
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"flag"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"log"
 	"log/slog"
 	"net"
@@ -27,6 +36,9 @@ import (
 	relay "github.com/segrelay/relay"
 )
 
+//go:embed pages
+var pagesFS embed.FS
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	flag.Parse()
@@ -38,21 +50,12 @@ func main() {
 		relay.OnUnpublish(func(stream string) { logger.Info("offline", "stream", stream) }),
 	)
 
-	mux := http.NewServeMux()
-	mux.Handle("/live/", http.StripPrefix("/live", hub)) // the relay, under a route of the app's choosing
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		page.Execute(w, struct {
-			Host    string
-			Streams []relay.StreamInfo
-		}{r.Host, hub.Streams()})
-	})
-
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Printf("segrelay example: open http://%s/\n", ln.Addr())
+	srv := &http.Server{Handler: newMux(hub), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Printf("segrelay example: open http://%s/ (publish in one tab, watch in another)\n", ln.Addr())
 
 	go func() {
 		stop := make(chan os.Signal, 1)
@@ -60,7 +63,7 @@ func main() {
 		<-stop
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		hub.Shutdown(ctx) // closes every stream with 1001 "going away"
+		hub.Shutdown(ctx) // closes every stream with 1001 "going away"; clients reconnect to the next server
 		srv.Shutdown(ctx)
 	}()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -68,38 +71,62 @@ func main() {
 	}
 }
 
-var page = template.Must(template.New("page").Parse(`<!doctype html>
+// newMux is the app: the hub under /live/, the pages, and the index.
+func newMux(hub *relay.Hub) *http.ServeMux {
+	pages, err := fs.Sub(pagesFS, "pages")
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/live/", http.StripPrefix("/live", hub)) // the relay, under a route of the app's choosing
+	mux.Handle("GET /publish.html", http.FileServerFS(pages))
+	mux.Handle("GET /watch.html", http.FileServerFS(pages))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		index.Execute(w, struct {
+			Host    string
+			Streams []relay.StreamInfo
+		}{r.Host, hub.Streams()})
+	})
+	return mux
+}
+
+var index = template.Must(template.New("index").Parse(`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="refresh" content="3">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<meta http-equiv="refresh" content="5">
 <title>segrelay example</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em}code,pre{background:#f3f3f3;padding:.1em .3em}pre{padding:1em;overflow:auto}</style>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em;color:#222}
+code,pre{background:#f3f3f3;padding:.1em .3em;border-radius:3px}pre{padding:1em;overflow:auto;font-size:.85em}
+table{border-collapse:collapse}td,th{padding:.2em 1em .2em 0;text-align:left}
+.actions a{display:inline-block;margin-right:1em;padding:.5em 1em;background:#1a5fb4;color:#fff;border-radius:4px;text-decoration:none}
+</style>
 </head>
 <body>
 <h1>segrelay example</h1>
+<p class="actions"><a href="/publish.html">Publish</a><a href="/watch.html">Watch</a></p>
+<p>Open <b>Publish</b> in one tab and <b>Watch</b> in another (same stream name): the viewer
+plays the publisher's camera or screen about half a second behind.</p>
 <h2>Streams</h2>
 {{if .Streams}}<table>
-<tr><th align="left">stream</th><th align="left">status</th><th align="left">type</th><th align="right">viewers</th></tr>
-{{range .Streams}}<tr><td><code>{{.Name}}</code></td><td>{{if .Live}}live{{else}}waiting for a publisher{{end}}</td><td>{{.MIME}}</td><td align="right">{{.Subscribers}}</td></tr>
+<tr><th>stream</th><th>status</th><th>type</th><th>viewers</th><th></th></tr>
+{{range .Streams}}<tr><td><code>{{.Name}}</code></td><td>{{if .Live}}live{{else}}waiting for a publisher{{end}}</td><td>{{.MIME}}</td><td>{{.Subscribers}}</td><td><a href="/watch.html?stream={{.Name}}">watch</a></td></tr>
 {{end}}</table>
-{{else}}<p>No streams yet. This page refreshes every 3 seconds.</p>{{end}}
+{{else}}<p>No streams yet. This page refreshes every 5 seconds.</p>{{end}}
+<h2>In your pages</h2>
+<pre>import { publish, play } from "/live/relay.js";
 
-<h2>Publish and watch</h2>
-<p>The hub is mounted at <code>/live/</code>. A publisher connects to
-<code>ws://{{.Host}}/live/STREAM/publish</code>, a viewer to
-<code>ws://{{.Host}}/live/STREAM/subscribe</code>, with the WebSocket subprotocol
-<code>segrelay.v1</code> (see the README for the protocol). The browser client
-(<code>relay.js</code>) is not part of this version yet; from Go:</p>
-<pre>pub, err := relay.DialPublish(ctx, "ws://{{.Host}}/live/room1/publish",
-	relay.PublishStart{MIME: "video/webm;codecs=vp8"}, nil)
-// pub.Send(ctx, webmBytes) as a MediaRecorder would deliver them
+// a publisher page
+const media = await navigator.mediaDevices.getUserMedia({video: true, audio: true});
+const pub = publish("/live/room1/publish", media);
 
-sub, err := relay.DialSubscribe(ctx, "ws://{{.Host}}/live/room1/subscribe", nil)
-for {
-	seg, err := sub.Next(ctx) // start, init, media segments, end
-	...
-}</pre>
+// a viewer page
+const player = play("/live/room1/subscribe", document.querySelector("video"));</pre>
+<p>From Go: <code>relay.DialPublish(ctx, "ws://{{.Host}}/live/room1/publish", ...)</code> and
+<code>relay.DialSubscribe(ctx, "ws://{{.Host}}/live/room1/subscribe", nil)</code>.</p>
 </body>
 </html>
 `))

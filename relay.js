@@ -1,0 +1,1234 @@
+// relay.js: the browser client of segrelay (https://github.com/segrelay/relay).
+//
+// One ES module, no build step, no dependency. The Hub serves it at
+// {mount}/relay.js:
+//
+//   import { publish, play } from "/live/relay.js";
+//
+//   // publisher page
+//   const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+//   const pub = publish("/live/room1/publish", media);
+//   pub.addEventListener("status", (e) => console.log(e.detail.status));
+//   pub.addEventListener("subscribers", (e) => console.log(e.detail.subscribers));
+//   ...
+//   await pub.stop();
+//
+//   // viewer page
+//   const player = play("/live/room1/subscribe", document.querySelector("video"));
+//   player.addEventListener("latency", (e) => console.log(e.detail.latency));
+//   ...
+//   player.close();
+//
+// Both speak protocol v1 (WebSocket subprotocol "segrelay.v1"; see the
+// README). The publisher runs one continuous MediaRecorder and sends its WebM
+// bytes as they come (stream mode); the player feeds them to Media Source
+// Extensions, one SourceBuffer for the life of the player, so the picture
+// never goes black between segments, sessions or reconnections.
+//
+// Why the player looks the way it does (measured in Chromium, see the
+// project's browser facts):
+//  - the SourceBuffer runs in "sequence" mode: a late joiner's first media
+//    does not start at time 0, and media resumed after a skipped run leaves a
+//    gap; in "segments" mode both stall for good unless the player seeks, in
+//    "sequence" mode the timeline stays contiguous;
+//  - a new init (the publisher restarted its recorder, a new publisher, a
+//    reconnection) restarts the recorder's timestamps at 0: the player
+//    aborts the parser and sets timestampOffset to the end of what it has,
+//    so the new media follows on;
+//  - at 1x a player never makes up the startup stall, so it plays slightly
+//    faster while it is behind its target and jumps when it is far behind.
+
+"use strict";
+
+/** The WebSocket subprotocol of protocol v1. */
+export const SUBPROTOCOL = "segrelay.v1";
+
+/**
+ * MIME types publish() tries, best first. Types with an audio codec are
+ * used only when the stream has an audio track, and the other way round.
+ */
+export const PUBLISH_MIME_TYPES = Object.freeze([
+  "video/webm;codecs=vp9,opus",
+  "video/webm;codecs=vp8,opus",
+  "video/webm;codecs=vp9",
+  "video/webm;codecs=vp8",
+  "video/webm",
+  "audio/webm;codecs=opus",
+  "audio/webm",
+]);
+
+const AUDIO_CODECS = /^(opus|vorbis)$/i;
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+/**
+ * Resolves url against the page and turns http(s) into ws(s), so that
+ * "/live/room1/publish" works as well as "wss://host/live/room1/publish".
+ * @param {string|URL} url
+ * @returns {string}
+ */
+export function webSocketURL(url) {
+  const u = new URL(String(url), globalThis.location ? globalThis.location.href : undefined);
+  if (u.protocol === "http:") u.protocol = "ws:";
+  else if (u.protocol === "https:") u.protocol = "wss:";
+  return u.href;
+}
+
+/** @param {string} mime @returns {string[]} the codecs parameter, lower case */
+function codecsOf(mime) {
+  const m = /codecs\s*=\s*"?([^";]*)"?/i.exec(mime || "");
+  return m ? m[1].split(",").map((c) => c.trim().toLowerCase()).filter(Boolean) : [];
+}
+
+/** @param {string} mime @returns {string} e.g. "1v1a", "1v0a" */
+function trackLayout(mime) {
+  const codecs = codecsOf(mime);
+  const audio = codecs.filter((c) => AUDIO_CODECS.test(c)).length;
+  const isAudioType = /^audio\//i.test(mime || "");
+  const video = isAudioType ? 0 : codecs.length ? codecs.length - audio : 1;
+  return video + "v" + audio + "a";
+}
+
+/**
+ * Picks the first MIME type of candidates that MediaRecorder supports and
+ * that fits the stream's tracks. Returns "" when none does.
+ * @param {MediaStream} stream
+ * @param {readonly string[]} [candidates]
+ * @returns {string}
+ */
+export function pickMimeType(stream, candidates = PUBLISH_MIME_TYPES) {
+  if (typeof MediaRecorder === "undefined") return "";
+  const hasVideo = stream.getVideoTracks().length > 0;
+  const hasAudio = stream.getAudioTracks().length > 0;
+  for (const mime of candidates) {
+    const isVideoType = /^video\//i.test(mime);
+    if (isVideoType !== hasVideo) continue;
+    const codecs = codecsOf(mime);
+    if (codecs.length && isVideoType && codecs.some((c) => AUDIO_CODECS.test(c)) !== hasAudio) continue;
+    if (MediaRecorder.isTypeSupported(mime)) return mime;
+  }
+  return "";
+}
+
+/**
+ * The MediaSource class this browser has: MediaSource, or ManagedMediaSource
+ * (iOS Safari) where MediaSource is absent; null without either.
+ * @returns {typeof MediaSource|null}
+ */
+export function mediaSourceClass() {
+  return globalThis.MediaSource || globalThis.ManagedMediaSource || null;
+}
+
+/**
+ * Reports whether this browser can play a stream of the given MIME type
+ * with play().
+ * @param {string} mime
+ * @returns {boolean}
+ */
+export function canPlay(mime) {
+  const MS = mediaSourceClass();
+  return !!MS && !!mime && MS.isTypeSupported(mime);
+}
+
+/** Exponential backoff with jitter. */
+class Backoff {
+  /** @param {number} min ms @param {number} max ms */
+  constructor(min, max) {
+    this.min = Math.max(0, min);
+    this.max = Math.max(this.min, max);
+    this.n = 0;
+  }
+  /** @returns {number} the next delay in ms */
+  next() {
+    const d = Math.min(this.max, this.min * 2 ** this.n);
+    this.n = Math.min(this.n + 1, 30);
+    return Math.round(d * (0.8 + 0.4 * Math.random()));
+  }
+  reset() {
+    this.n = 0;
+  }
+}
+
+/** @param {unknown} e @returns {Error} */
+function asError(e) {
+  return e instanceof Error ? e : new Error(String(e && e.message ? e.message : e));
+}
+
+const now = () => performance.now();
+
+// ---------------------------------------------------------------------------
+// Publisher
+
+/**
+ * @typedef {object} PublishOptions
+ * @property {string} [mimeType] MediaRecorder type to use; default: the first
+ *   of PUBLISH_MIME_TYPES (or of `mimeTypes`) that is supported and fits the tracks.
+ * @property {string[]} [mimeTypes] candidate types, best first.
+ * @property {number} [timeslice=200] ms of media per MediaRecorder blob: the
+ *   recorder's contribution to latency.
+ * @property {number} [keyFrameInterval=1000] ms between video keyframes
+ *   (videoKeyFrameIntervalDuration, where the browser has it; 0 leaves the
+ *   browser's default, every 3.5 to 5 s in Chromium). Late joiners start at a
+ *   keyframe, so this bounds how long they wait or how far back they start.
+ * @property {number} [videoBitsPerSecond] passed to MediaRecorder.
+ * @property {number} [audioBitsPerSecond] passed to MediaRecorder.
+ * @property {number} [maxSendLag=2000] ms: when the oldest byte not yet sent
+ *   by the WebSocket is older than this, the recorder is stopped and, once the
+ *   socket has drained, started again (a new init; viewers see a
+ *   discontinuity) instead of queueing without bound. Note that the browser
+ *   counts a byte as sent once its network stack took it: the operating
+ *   system's socket buffers (up to a few MB) fill before bufferedAmount grows.
+ * @property {boolean} [adaptBitrate=true] after such a stop, record at a
+ *   video bitrate the connection can carry (70% of the rate it drained at),
+ *   until the next reconnection.
+ * @property {number} [reconnectMinDelay=250] ms before the first reconnection.
+ * @property {number} [reconnectMaxDelay=5000] ms, the longest backoff.
+ */
+
+/**
+ * @typedef {"connecting"|"live"|"congested"|"reconnecting"|"stopped"|"error"} PublisherStatus
+ *   connecting: opening the WebSocket; live: recording and sending;
+ *   congested: the socket fell behind, the recorder is paused until it drains;
+ *   reconnecting: the connection dropped, waiting to retry;
+ *   stopped: stop() was called (or every track ended); error: cannot publish
+ *   (no MediaRecorder, no supported type); nothing more happens.
+ */
+
+/**
+ * A Publisher records a MediaStream and sends it to a hub. Make one with
+ * publish(). It is an EventTarget; every event is a CustomEvent whose detail
+ * is described here:
+ *
+ *  - "status": {status: PublisherStatus, reason?: string, delay?: number}
+ *    whenever the status changes (delay: ms until the next reconnection).
+ *  - "subscribers": {subscribers: number}, from the hub, when the count changes.
+ *  - "restart": {reason: string, videoBitsPerSecond?: number}: the recorder
+ *    was restarted (a new init); after congestion, with the lower bitrate.
+ *  - "error": {error: Error, fatal: boolean}.
+ */
+export class Publisher extends EventTarget {
+  /**
+   * @param {string|URL} url the hub's publish route, e.g. "/live/room1/publish"
+   * @param {MediaStream} stream
+   * @param {PublishOptions} [options]
+   */
+  constructor(url, stream, options = {}) {
+    super();
+    /** @readonly */ this.url = webSocketURL(url);
+    /** @readonly */ this.stream = stream;
+    this.options = {
+      timeslice: 200,
+      keyFrameInterval: 1000,
+      maxSendLag: 2000,
+      adaptBitrate: true,
+      reconnectMinDelay: 250,
+      reconnectMaxDelay: 5000,
+      ...options,
+    };
+    /** @type {PublisherStatus} */
+    this.status = "connecting";
+    /** Viewers watching, as last reported by the hub (null before the first report). @type {number|null} */
+    this.subscribers = null;
+    /** The MediaRecorder type in use. */
+    this.mimeType = "";
+    /** Counters, for display and tests. */
+    this.stats = { bytesSent: 0, blobs: 0, restarts: 0, reconnects: 0, sendLag: 0 };
+
+    /** @type {WebSocket|null} */ this._ws = null;
+    /** @type {MediaRecorder|null} */ this._rec = null;
+    this._stopped = false;
+    this._congested = false;
+    this._backoff = new Backoff(this.options.reconnectMinDelay, this.options.reconnectMaxDelay);
+    this._timer = 0;
+    this._openedAt = 0;
+    this._sent = []; // [{end: cumulative bytes, t}] of what the socket may still hold
+    this._total = 0;
+    this._restarting = null; // Promise while the recorder restarts
+    this._videoBps = this.options.videoBitsPerSecond || 0; // 0: the browser's choice
+    this._cong = null; // {at, total, buffered, progressAt, lastBuffered} while congested
+    this._watch = setInterval(() => this._checkBackpressure(), 100);
+    this._onTrackEnded = () => {
+      if (this.stream.getTracks().every((t) => t.readyState === "ended")) this.stop("every track ended");
+    };
+    for (const t of stream.getTracks()) t.addEventListener("ended", this._onTrackEnded);
+
+    if (typeof MediaRecorder === "undefined" || typeof WebSocket === "undefined") {
+      this._fatal(new Error("segrelay: this browser has no MediaRecorder or no WebSocket"));
+      return;
+    }
+    const mime = this.options.mimeType || pickMimeType(stream, this.options.mimeTypes || PUBLISH_MIME_TYPES);
+    if (!mime || !MediaRecorder.isTypeSupported(mime)) {
+      this._fatal(new Error("segrelay: MediaRecorder supports none of the WebM types for this stream" +
+        (this.options.mimeType ? " (asked: " + this.options.mimeType + ")" : "")));
+      return;
+    }
+    this.mimeType = mime;
+    this._connect();
+  }
+
+  /**
+   * Restarts the recorder: the old one is stopped (its last bytes are sent),
+   * a new one starts at once. Viewers receive a new init and keep playing.
+   * Useful after changing the stream's tracks.
+   * @param {string} [reason]
+   * @returns {Promise<void>}
+   */
+  restart(reason = "restart") {
+    if (this._stopped || !this._ws || this._ws.readyState !== WebSocket.OPEN) return Promise.resolve();
+    if (this._restarting) return this._restarting;
+    const ws = this._ws;
+    this._restarting = this._stopRecorder().then(() => {
+      this._restarting = null;
+      if (this._ws === ws && ws.readyState === WebSocket.OPEN && !this._stopped && !this._congested) {
+        this._startRecorder(ws);
+        this.stats.restarts++;
+        this._emit("restart", { reason });
+      }
+    });
+    return this._restarting;
+  }
+
+  /**
+   * Stops publishing: the recorder's last bytes are sent, then {"type":"end"},
+   * and the connection is closed. Viewers stay and see the stream end.
+   * The MediaStream's tracks are left running (stop them yourself).
+   * @param {string} [reason]
+   * @returns {Promise<void>} resolved when the connection is closed
+   */
+  async stop(reason = "stopped") {
+    if (this._stopped) return;
+    this._stopped = true;
+    clearTimeout(this._timer);
+    clearInterval(this._watch);
+    for (const t of this.stream.getTracks()) t.removeEventListener("ended", this._onTrackEnded);
+    const ws = this._ws;
+    await this._stopRecorder();
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify({ type: "end" }));
+      // The hub answers "end" by closing with 1000; do not wait for ever.
+      await new Promise((resolve) => {
+        const t = setTimeout(() => { ws.close(1000, "end"); resolve(); }, 3000);
+        ws.addEventListener("close", () => { clearTimeout(t); resolve(); }, { once: true });
+      });
+    } else if (ws) {
+      ws.close();
+    }
+    this._ws = null;
+    this._setStatus("stopped", reason);
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  _setStatus(status, reason, extra) {
+    if (this.status === status && !reason) return;
+    this.status = status;
+    this._emit("status", { status, reason, ...extra });
+  }
+
+  _fatal(error) {
+    this._stopped = true;
+    clearInterval(this._watch);
+    this._emit("error", { error, fatal: true });
+    this._setStatus("error", error.message);
+  }
+
+  _connect() {
+    if (this._stopped) return;
+    const ws = new WebSocket(this.url, SUBPROTOCOL);
+    ws.binaryType = "arraybuffer";
+    this._ws = ws;
+    this._sent = [];
+    this._total = 0;
+    this._congested = false;
+    this._videoBps = this.options.videoBitsPerSecond || 0;
+    ws.onopen = () => {
+      if (this._ws !== ws) return;
+      if (ws.protocol !== SUBPROTOCOL) {
+        ws.close(1002, "want " + SUBPROTOCOL);
+        this._fatal(new Error("segrelay: " + this.url + " does not speak " + SUBPROTOCOL));
+        return;
+      }
+      this._openedAt = now();
+      // Without codecs in the type, let the hub read them from the WebM
+      // (viewers need them to pick a decoder).
+      const mime = codecsOf(this.mimeType).length ? this.mimeType : "";
+      ws.send(JSON.stringify({ type: "start", mime, mode: "stream" }));
+      this._startRecorder(ws);
+      this._setStatus("live");
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data !== "string") return;
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (msg && msg.type === "stats" && typeof msg.subscribers === "number") {
+        this.subscribers = msg.subscribers;
+        this._emit("subscribers", { subscribers: msg.subscribers });
+      }
+    };
+    ws.onclose = (ev) => {
+      if (this._ws !== ws) return;
+      this._ws = null;
+      this._discardRecorder();
+      if (this._stopped) return;
+      if (this._openedAt && now() - this._openedAt > 3000) this._backoff.reset();
+      this._openedAt = 0;
+      const delay = this._backoff.next();
+      this.stats.reconnects++;
+      this._setStatus("reconnecting", ev.reason || "connection closed (" + ev.code + ")", { code: ev.code, delay });
+      this._timer = setTimeout(() => this._connect(), delay);
+    };
+  }
+
+  _recorderOptions() {
+    const o = { mimeType: this.mimeType };
+    if (this.options.keyFrameInterval > 0) o.videoKeyFrameIntervalDuration = this.options.keyFrameInterval;
+    if (this._videoBps) o.videoBitsPerSecond = this._videoBps;
+    if (this.options.audioBitsPerSecond) o.audioBitsPerSecond = this.options.audioBitsPerSecond;
+    return o;
+  }
+
+  /** Starts a recorder whose bytes go to ws, and only to ws. */
+  _startRecorder(ws) {
+    let rec;
+    try {
+      rec = new MediaRecorder(this.stream, this._recorderOptions());
+    } catch (e) {
+      this._fatal(asError(e));
+      return;
+    }
+    rec.ondataavailable = (e) => {
+      if (e.data && e.data.size > 0 && this._ws === ws && ws.readyState === WebSocket.OPEN) this._send(ws, e.data);
+    };
+    rec.onerror = (e) => {
+      if (this._rec !== rec) return;
+      this._emit("error", { error: asError(e.error || "MediaRecorder error"), fatal: false });
+      this.restart("recorder error");
+    };
+    this._rec = rec;
+    rec.start(this.options.timeslice);
+  }
+
+  /** Stops the current recorder; resolves once its last blob was handed over. */
+  _stopRecorder() {
+    const rec = this._rec;
+    this._rec = null;
+    if (!rec || rec.state === "inactive") return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, 2000);
+      rec.addEventListener("stop", () => { clearTimeout(t); resolve(); }, { once: true });
+      try {
+        rec.stop();
+      } catch {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  }
+
+  /** Stops the current recorder and throws its remaining bytes away. */
+  _discardRecorder() {
+    const rec = this._rec;
+    this._rec = null;
+    if (rec && rec.state !== "inactive") {
+      rec.ondataavailable = null;
+      try {
+        rec.stop();
+      } catch {
+        // already stopped
+      }
+    }
+  }
+
+  /** Sends a blob; the hub takes messages of any size up to its limit (1 MiB by default). */
+  _send(ws, blob) {
+    const max = 256 * 1024;
+    for (let off = 0; off < blob.size; off += max) {
+      const part = blob.size <= max ? blob : blob.slice(off, off + max);
+      ws.send(part);
+      this._total += part.size;
+      this._sent.push({ end: this._total, t: now() });
+    }
+    this.stats.bytesSent += blob.size;
+    this.stats.blobs++;
+    this._checkBackpressure();
+  }
+
+  /** How long the oldest byte still in the socket's buffer has waited, in ms. */
+  _sendLag() {
+    const ws = this._ws;
+    if (!ws) return 0;
+    const done = this._total - ws.bufferedAmount;
+    while (this._sent.length && this._sent[0].end <= done) this._sent.shift();
+    return this._sent.length ? now() - this._sent[0].t : 0;
+  }
+
+  _checkBackpressure() {
+    const ws = this._ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    const lag = this._sendLag();
+    this.stats.sendLag = Math.round(lag);
+    const t = now();
+    if (!this._congested && lag > this.options.maxSendLag) {
+      // Seconds behind: stop recording rather than queue without bound. The
+      // recorder's last blob still goes out so the WebM stays whole.
+      const rec = this._rec;
+      this._congested = true;
+      this._cong = { at: t, total: this._total, buffered: ws.bufferedAmount, progressAt: t, lastBuffered: ws.bufferedAmount,
+        bps: (rec && rec.videoBitsPerSecond) || this._videoBps };
+      this._stopRecorder();
+      this._setStatus("congested", "the connection is " + Math.round(lag) + " ms behind");
+    } else if (this._congested) {
+      const c = this._cong;
+      if (ws.bufferedAmount < c.lastBuffered) c.progressAt = t;
+      c.lastBuffered = ws.bufferedAmount;
+      if (ws.bufferedAmount === 0 || lag < 100) {
+        this._congested = false;
+        const secs = (t - c.at) / 1000;
+        const drained = c.buffered + (this._total - c.total) - ws.bufferedAmount;
+        const bps = Math.floor((drained * 8 / Math.max(secs, 0.001)) * 0.7);
+        if (this.options.adaptBitrate && secs > 0.5 && bps < (c.bps || Infinity)) this._videoBps = Math.max(100000, bps);
+        this._startRecorder(ws);
+        this.stats.restarts++;
+        this._emit("restart", { reason: "congestion", videoBitsPerSecond: this._videoBps || undefined });
+        this._setStatus("live");
+      } else if (t - c.progressAt > 20000) {
+        // Nothing moved for 20 s: the connection is dead; start over.
+        // close() would queue its frame behind the stuck bytes: reconnect
+        // now (the hub frees the stream once the old connection times out).
+        ws.close(4000, "the connection does not move");
+        ws.onclose({ code: 4000, reason: "the connection does not move" });
+      }
+    }
+  }
+}
+
+/**
+ * Publishes a MediaStream to a segrelay hub: one continuous MediaRecorder,
+ * its WebM bytes sent over protocol v1 in stream mode, reconnecting with
+ * backoff until stop().
+ * @param {string|URL} url the publish route, e.g. "/live/room1/publish" or "wss://host/live/room1/publish"
+ * @param {MediaStream} stream camera, screen, canvas.captureStream(), ...
+ * @param {PublishOptions} [options]
+ * @returns {Publisher}
+ */
+export function publish(url, stream, options) {
+  return new Publisher(url, stream, options);
+}
+
+// ---------------------------------------------------------------------------
+// Player
+
+/**
+ * @typedef {object} PlayOptions
+ * @property {number} [targetLatency=0] seconds: how far behind the newest
+ *   media received the player aims to play. It is never below what the
+ *   stream's arrival rhythm needs to play without stalling (the largest gap
+ *   between arrivals, or the most media one arrival brought, over the last
+ *   15 s, plus safetyMargin), so 0 means "as low as is safe".
+ * @property {number} [safetyMargin=0.15] seconds added to that gap.
+ * @property {number} [jumpThreshold=1.0] seconds: further behind the target
+ *   than this, the player jumps (seeks) to the target; closer, it catches up
+ *   by playing slightly faster.
+ * @property {number} [maxPlaybackRate=1.25] the fastest catch-up rate.
+ * @property {number} [backBuffer=10] seconds of played media kept (older is removed).
+ * @property {number} [idleTimeout=10000] ms without a message from a live
+ *   stream after which the connection is considered dead and reopened.
+ * @property {boolean} [autoplay=true] call video.play() (muted if the
+ *   browser refuses sound without a user gesture).
+ * @property {number} [reconnectMinDelay=250] ms.
+ * @property {number} [reconnectMaxDelay=5000] ms.
+ */
+
+/**
+ * @typedef {"connecting"|"waiting"|"buffering"|"live"|"stalled"|"reconnecting"|"error"|"closed"} PlayerStatus
+ *   connecting: opening the WebSocket; waiting: connected, no publisher (or
+ *   it left); buffering: media is coming, playback about to start; live:
+ *   playing; stalled: the publisher is live but playback is not moving;
+ *   reconnecting: the connection dropped, waiting to retry; error: this
+ *   stream cannot be played here (see the "error" event), waiting for the
+ *   next session; closed: close() was called.
+ */
+
+/**
+ * A Player plays a stream in a video element with Media Source Extensions.
+ * Make one with play(). It is an EventTarget; every event is a CustomEvent:
+ *
+ *  - "status": {status: PlayerStatus, reason?: string, delay?: number}.
+ *  - "latency": {latency, target, lag, playbackRate} about once a second:
+ *    latency is how far, in seconds, the picture shown is behind the newest
+ *    media received (the publisher's recording and the network add to it);
+ *    target is what the player aims for; lag is the media buffered ahead.
+ *  - "session": {mime, stream} when a publisher session starts.
+ *  - "muted": {reason}: the browser refused to autoplay with sound, so the
+ *    video was muted to play (offer the user an unmute button).
+ *  - "error": {error: Error, fatal: boolean}: fatal errors leave the player
+ *    unable to play (no MediaSource, a type the browser cannot play); the
+ *    player keeps listening and plays the next session that it can.
+ */
+export class Player extends EventTarget {
+  /**
+   * @param {string|URL} url the hub's subscribe route, e.g. "/live/room1/subscribe"
+   * @param {HTMLVideoElement} video
+   * @param {PlayOptions} [options]
+   */
+  constructor(url, video, options = {}) {
+    super();
+    /** @readonly */ this.url = webSocketURL(url);
+    /** @readonly */ this.video = video;
+    this.options = {
+      targetLatency: 0,
+      safetyMargin: 0.15,
+      jumpThreshold: 1.0,
+      maxPlaybackRate: 1.25,
+      backBuffer: 10,
+      idleTimeout: 10000,
+      autoplay: true,
+      reconnectMinDelay: 250,
+      reconnectMaxDelay: 5000,
+      ...options,
+    };
+    /** @type {PlayerStatus} */
+    this.status = "connecting";
+    /** The current session's MIME type. */
+    this.mimeType = "";
+    /** The stream's name, from the hub. */
+    this.streamName = "";
+    /** Seconds behind the newest media received, smoothed (see the "latency" event); NaN before playback. */
+    this.latency = NaN;
+    /** Counters, for display and tests. */
+    this.stats = {
+      segments: 0, bytes: 0, sessions: 0, inits: 0, discontinuities: 0, skippedSegments: 0,
+      droppedSegments: 0, jumps: 0, gapSkips: 0, nudges: 0, reconnects: 0, resets: 0, quotaEvictions: 0,
+    };
+
+    this._MS = mediaSourceClass();
+    /** @type {WebSocket|null} */ this._ws = null;
+    /** @type {MediaSource|null} */ this._ms = null;
+    /** @type {SourceBuffer|null} */ this._sb = null;
+    this._objectURL = "";
+    this._sbMime = ""; // the type the SourceBuffer was made with, or changed to
+    this._queue = []; // {kind: "init"|"media"|"changeType"|"remove", ...}
+    this._queuedBytes = 0;
+    this._current = null; // the operation the SourceBuffer is busy with
+    this._expect = null; // header waiting for its binary message
+    this._waitKey = true; // drop media until a keyframe
+    this._initDone = false; // an init was appended to this SourceBuffer
+    this._unplayable = ""; // the session's mime when it cannot be played
+    this._live = false; // a publisher session is on
+    this._resync = true; // start the next media near the live edge
+    this._settle = 0;
+    this._lastSeq = 0;
+    this._lastRecv = 0; // when media was last received (ms, performance.now)
+    this._lastMsg = 0; // when any message was last received
+    this._gaps = []; // [t, seconds]: gaps between arrivals, and media brought by one arrival
+    this._burst = 0; // arrivals less than 0.5 s apart are one burst (of at most 10 s); this numbers them
+    this._burstStart = 0; // when the current burst began
+    this._burstMedia = 0; // seconds of media the current burst added
+    this._joinBurst = -1; // the burst that replays a live session to a new connection
+    this._edgeEnd = 0; // buffered end after the last append that grew it
+    this._edgeTime = 0; // when the media of that append was received
+    this._smooth = NaN; // latency, smoothed over about a second (the controller's input)
+    this._lastCT = -1;
+    this._stuckSince = 0;
+    this._userPaused = false;
+    this._selfPause = false;
+    this._lastLatencyEvent = 0;
+    this._lastTrim = 0;
+    this._mediaErrors = [];
+    this._closed = false;
+    this._noRetry = false;
+    this._timer = 0;
+    this._openedAt = 0;
+    this._backoff = new Backoff(this.options.reconnectMinDelay, this.options.reconnectMaxDelay);
+
+    this._onVideoEvent = (e) => this._videoEvent(e);
+    for (const type of ["pause", "play", "playing", "waiting", "error", "seeked"]) video.addEventListener(type, this._onVideoEvent);
+    this._onVisibility = () => this._tick();
+    globalThis.document && document.addEventListener("visibilitychange", this._onVisibility);
+    this._ticker = setInterval(() => this._tick(), 100);
+
+    if (!this._MS) {
+      this._fail(new Error("segrelay: this browser has no MediaSource (Media Source Extensions): it cannot play live streams"), true);
+    }
+    this._connect();
+  }
+
+  /** Stops playing: closes the connection and detaches the video element. */
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    clearTimeout(this._timer);
+    clearTimeout(this._settle);
+    clearInterval(this._ticker);
+    globalThis.document && document.removeEventListener("visibilitychange", this._onVisibility);
+    for (const type of ["pause", "play", "playing", "waiting", "error", "seeked"]) this.video.removeEventListener(type, this._onVideoEvent);
+    if (this._ws) {
+      const ws = this._ws;
+      this._ws = null;
+      ws.close(1000, "closed");
+    }
+    this._detach();
+    this._setStatus("closed");
+  }
+
+  // --- events and status
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  _setStatus(status, reason, extra) {
+    if (this.status === status) return;
+    this.status = status;
+    this._emit("status", { status, reason, ...extra });
+  }
+
+  _fail(error, fatal) {
+    this._emit("error", { error, fatal });
+    if (fatal) this._setStatus("error", error.message);
+  }
+
+  // --- connection
+
+  _connect() {
+    if (this._closed) return;
+    const ws = new WebSocket(this.url, SUBPROTOCOL);
+    ws.binaryType = "arraybuffer";
+    this._ws = ws;
+    this._expect = null;
+    ws.onopen = () => {
+      if (this._ws !== ws) return;
+      if (ws.protocol !== SUBPROTOCOL) {
+        // Not a segrelay hub (or a proxy dropped the header): retrying will not help.
+        this._noRetry = true;
+        ws.close(1002, "want " + SUBPROTOCOL);
+        this._fail(new Error("segrelay: " + this.url + " does not speak " + SUBPROTOCOL), true);
+        return;
+      }
+      this._openedAt = this._lastMsg = now();
+      if (this.status === "connecting" || this.status === "reconnecting") this._setStatus("waiting");
+    };
+    ws.onmessage = (ev) => {
+      if (this._ws === ws) this._message(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (this._ws !== ws) return;
+      this._ws = null;
+      this._live = false;
+      if (this._closed || this._noRetry) return;
+      if (this._openedAt && now() - this._openedAt > 3000) this._backoff.reset();
+      this._openedAt = 0;
+      const delay = this._backoff.next();
+      this.stats.reconnects++;
+      this._setStatus("reconnecting", ev.reason || "connection closed (" + ev.code + ")", { code: ev.code, delay });
+      this._timer = setTimeout(() => this._connect(), delay);
+    };
+  }
+
+  /** Drops the connection and opens a new one soon (after an error, or silence). */
+  _reconnect(reason) {
+    const ws = this._ws;
+    if (ws) ws.close(4000, reason.slice(0, 100)); // onclose schedules the reconnection
+  }
+
+  _message(data) {
+    this._lastMsg = now();
+    if (typeof data === "string") {
+      let msg;
+      try {
+        msg = JSON.parse(data);
+      } catch {
+        return; // not ours to judge; the hub sends JSON
+      }
+      if (!msg || typeof msg !== "object") return;
+      switch (msg.type) {
+        case "start":
+          this._start(msg);
+          break;
+        case "init":
+        case "segment":
+          this._expect = msg;
+          break;
+        case "end":
+          this._live = false;
+          this._setStatus("waiting", "the publisher left");
+          break;
+        default: // unknown types are ignored: room to grow
+      }
+      return;
+    }
+    const hdr = this._expect;
+    this._expect = null;
+    if (!hdr) return;
+    if (hdr.type === "init") {
+      this._lastSeq = 0; // a joiner's media starts after a gap: that is no skip
+      this._init(data);
+      return;
+    }
+    if (typeof hdr.seq === "number") {
+      // Seq numbers are consecutive: a gap is media the hub skipped for us.
+      if (this._lastSeq && hdr.seq > this._lastSeq + 1) this.stats.skippedSegments += hdr.seq - this._lastSeq - 1;
+      this._lastSeq = hdr.seq;
+    }
+    this._media(hdr, data);
+  }
+
+  _start(msg) {
+    const mime = String(msg.mime || "");
+    this._live = true;
+    this._resync = true;
+    this._gaps = [];
+    this._lastRecv = 0;
+    // A start right after connecting replays a live session: its first burst
+    // is the latest GOP, old media all at once, which says nothing about the
+    // stream's rhythm. A start that comes later brings new media.
+    this._joinBurst = now() - this._openedAt < 150 ? this._burst + 1 : -1;
+    this._waitKey = true;
+    this.streamName = msg.stream || this.streamName;
+    this.stats.sessions++;
+    this.mimeType = mime;
+    this._emit("session", { mime, stream: this.streamName });
+    if (!this._MS) return;
+    if (!this._MS.isTypeSupported(mime)) {
+      this._unplayable = mime;
+      this._fail(new Error('segrelay: this browser cannot play "' + mime + '" with Media Source Extensions'), true);
+      return;
+    }
+    this._unplayable = "";
+    if (this.status === "error") this._setStatus("buffering");
+    if (!this._ms) {
+      this._attach(mime);
+    } else if (this._sbMime && mime !== this._sbMime) {
+      if (trackLayout(mime) === trackLayout(this._sbMime) && this._sb && typeof this._sb.changeType === "function") {
+        this._push({ kind: "changeType", mime });
+        this._sbMime = mime;
+      } else {
+        this._attach(mime); // other tracks: a SourceBuffer cannot change them
+      }
+    } else if (!this._sbMime) {
+      this._sbMime = mime; // sourceopen has not fired yet
+    }
+  }
+
+  _init(data) {
+    if (this._unplayable || !this._ms) return;
+    this.stats.inits++;
+    this._waitKey = true;
+    this._push({ kind: "init", data, bytes: data.byteLength });
+  }
+
+  _media(hdr, data) {
+    if (this._unplayable || !this._ms) return;
+    const t = now();
+    if (hdr.discontinuity) this.stats.discontinuities++;
+    if (this._waitKey && !hdr.keyframe) {
+      this.stats.droppedSegments++;
+      return;
+    }
+    this._waitKey = false;
+    if (this._lastRecv && t - this._lastRecv > 30) this._gaps.push([t, (t - this._lastRecv) / 1000]);
+    // (A steady stream may run as one long burst: it brings media no faster
+    // than time passes, so it adds nothing below.)
+    if (!this._lastRecv || t - this._lastRecv > 500 || t - this._burstStart > 10000) {
+      this._burst++;
+      this._burstStart = t;
+      this._burstMedia = 0;
+    }
+    this._lastRecv = t;
+    this.stats.segments++;
+    this.stats.bytes += data.byteLength;
+    if (this._queuedBytes > 64 * 1024 * 1024) {
+      // The SourceBuffer does not keep up at all: drop what waits, resume at a keyframe.
+      this._queue = this._queue.filter((op) => op.kind !== "media");
+      this._queuedBytes = this._queue.reduce((n, op) => n + (op.bytes || 0), 0);
+      this._waitKey = true;
+      this.stats.droppedSegments++;
+      return;
+    }
+    this._push({ kind: "media", data, bytes: data.byteLength, t, keyframe: !!hdr.keyframe, burst: this._burst });
+  }
+
+  // --- MediaSource and the append queue
+
+  /** (Re)attaches a new MediaSource to the video element. */
+  _attach(mime) {
+    const first = !this._ms;
+    this._detach();
+    if (!first) this.stats.resets++;
+    const MS = this._MS;
+    const ms = new MS();
+    this._ms = ms;
+    this._sbMime = mime;
+    this._initDone = false;
+    this._resync = true;
+    this._edgeEnd = this._edgeTime = 0;
+    if (globalThis.ManagedMediaSource && ms instanceof globalThis.ManagedMediaSource) {
+      this.video.disableRemotePlayback = true; // required for ManagedMediaSource without an AirPlay source
+    }
+    ms.addEventListener("sourceopen", () => {
+      if (this._ms !== ms) return;
+      try {
+        ms.duration = Infinity; // live
+      } catch {
+        // not essential
+      }
+      try {
+        const sb = ms.addSourceBuffer(this._sbMime);
+        sb.mode = "sequence";
+        sb.addEventListener("updateend", () => this._updateEnd(sb));
+        sb.addEventListener("error", () => {
+          if (this._sb === sb) this._recover("the SourceBuffer could not take a segment");
+        });
+        this._sb = sb;
+      } catch (e) {
+        this._fail(asError(e), true);
+        return;
+      }
+      this._pump();
+    }, { once: true });
+    ms.addEventListener("sourceclose", () => {
+      if (this._ms === ms) this._recover("the MediaSource closed");
+    });
+    this._objectURL = URL.createObjectURL(ms);
+    this.video.src = this._objectURL;
+    // play() comes once the first media is in, after the start position is chosen.
+  }
+
+  _detach() {
+    if (this._ms) {
+      this._queue = [];
+      this._queuedBytes = 0;
+      this._current = null;
+      this._sb = null;
+      this._ms = null;
+      this._selfPause = true;
+      this.video.removeAttribute("src");
+      this.video.load();
+    }
+    if (this._objectURL) {
+      URL.revokeObjectURL(this._objectURL);
+      this._objectURL = "";
+    }
+  }
+
+  /** After a media or SourceBuffer error: a fresh MediaSource and a fresh connection. */
+  _recover(reason) {
+    if (this._closed) return;
+    const t = now();
+    this._mediaErrors = this._mediaErrors.filter((x) => t - x < 30000);
+    this._mediaErrors.push(t);
+    this._fail(new Error("segrelay: " + reason + "; starting over"), false);
+    const mime = this._sbMime;
+    this._detach();
+    if (this._mediaErrors.length > 5) {
+      this._fail(new Error("segrelay: the media keeps failing (" + reason + ")"), true);
+      return;
+    }
+    if (mime && !this._unplayable) this._attach(mime);
+    this._waitKey = true;
+    this._reconnect(reason); // the hub sends start, init and the latest keyframe again
+  }
+
+  _push(op) {
+    this._queue.push(op);
+    this._queuedBytes += op.bytes || 0;
+    this._pump();
+  }
+
+  _bufferedEnd() {
+    const b = this._sb ? this._sb.buffered : null;
+    return b && b.length ? b.end(b.length - 1) : 0;
+  }
+
+  _pump() {
+    const sb = this._sb;
+    if (!sb || sb.updating || this._current || !this._ms || this._ms.readyState !== "open") return;
+    while (this._queue.length) {
+      const op = this._queue[0];
+      try {
+        if (op.kind === "changeType") {
+          this._queue.shift();
+          sb.changeType(op.mime);
+          continue;
+        }
+        if (op.kind === "remove") {
+          this._queue.shift();
+          if (op.end > op.start) {
+            this._current = op;
+            sb.remove(op.start, op.end);
+            return;
+          }
+          continue;
+        }
+        if (op.kind === "init" && this._initDone) {
+          // A new init restarts the timestamps at 0: reset the parser and
+          // put what follows right after what we have ("sequence" mode).
+          sb.abort();
+          const end = this._bufferedEnd();
+          if (end > 0) sb.timestampOffset = end;
+        }
+        this._current = op;
+        sb.appendBuffer(op.data);
+        this._queue.shift();
+        this._queuedBytes -= op.bytes || 0;
+        if (op.kind === "init") this._initDone = true;
+        return;
+      } catch (e) {
+        this._current = null;
+        if (e && e.name === "QuotaExceededError") {
+          if (!this._evict(op)) {
+            // Nothing left to free: drop it and resume at a keyframe.
+            this._queue.shift();
+            this._queuedBytes -= op.bytes || 0;
+            if (op.kind === "media") this._waitKey = true;
+            this.stats.droppedSegments++;
+            continue;
+          }
+          return; // the removal runs first; the append is retried after it
+        }
+        this._recover((e && e.message) || String(e));
+        return;
+      }
+    }
+  }
+
+  /** Frees buffer space after QuotaExceededError; false if nothing can go. */
+  _evict(op) {
+    const b = this._sb.buffered;
+    if (!b.length || op.evicted) return false;
+    const ct = this.video.currentTime;
+    const start = b.start(0);
+    const end = Math.min(ct - 1, b.end(b.length - 1) - 1);
+    if (end <= start) return false;
+    op.evicted = true;
+    this.stats.quotaEvictions++;
+    this._queue.unshift({ kind: "remove", start, end });
+    this._pump();
+    return true;
+  }
+
+  _updateEnd(sb) {
+    if (this._sb !== sb) return;
+    const op = this._current;
+    this._current = null;
+    if (op && op.kind === "media") {
+      const end = this._bufferedEnd();
+      if (end > this._edgeEnd + 1e-3 || !this._edgeTime) {
+        // A burst that brings seconds more media than the time it took to
+        // arrive (a legacy publisher's 5 s files) is followed by as long a
+        // wait: aim that far behind, or play it in a blink and stall until
+        // the next. (A steady stream brings media as fast as time passes.)
+        if (op.burst === this._burst && op.burst !== this._joinBurst) {
+          this._burstMedia += end - this._edgeEnd;
+          const excess = this._burstMedia - (op.t - this._burstStart) / 1000;
+          if (excess > 1) this._gaps.push([now(), excess]);
+        }
+        this._edgeEnd = end;
+        this._edgeTime = op.t;
+      }
+      if (this._resync) this._scheduleResync();
+    }
+    this._pump();
+  }
+
+  // --- playback control
+
+  /** Waits until the burst of media has been appended, then starts near the live edge. */
+  _scheduleResync() {
+    clearTimeout(this._settle);
+    this._settle = setTimeout(() => {
+      if (!this._resync || !this._sb) return;
+      if (this._queue.length || this._sb.updating) return this._scheduleResync();
+      this._resync = false;
+      const v = this.video;
+      const b = v.buffered;
+      if (b.length) {
+        const end = b.end(b.length - 1);
+        const target = this._target();
+        const since = (now() - this._edgeTime) / 1000;
+        const want = Math.max(b.start(b.length - 1), end - Math.max(0.05, target - since));
+        if (want - v.currentTime > 0.15 || v.currentTime < b.start(b.length - 1)) this._seek(want, "start");
+      }
+      if (this.options.autoplay && !this._userPaused) this._play();
+    }, 40);
+  }
+
+  /** The latency to aim for, in seconds (see PlayOptions.targetLatency). */
+  _target() {
+    const t = now();
+    this._gaps = this._gaps.filter((g) => t - g[0] < 15000);
+    let gap = this._gaps.length ? 0 : 0.3; // before any is measured: a usual timeslice
+    for (const g of this._gaps) gap = Math.max(gap, g[1]);
+    return Math.max(this.options.targetLatency || 0, gap + this.options.safetyMargin);
+  }
+
+  _seek(time, why) {
+    const v = this.video;
+    if (!isFinite(time) || Math.abs(v.currentTime - time) < 0.01) return;
+    this._smooth = NaN; // the estimate starts over from the new position
+    if (why === "jump") this.stats.jumps++;
+    else if (why === "gap") this.stats.gapSkips++;
+    else if (why === "nudge") this.stats.nudges++;
+    v.currentTime = time;
+  }
+
+  _play() {
+    const v = this.video;
+    if (!v.paused) return;
+    this._selfPause = false;
+    const p = v.play();
+    if (p && p.catch) {
+      p.catch((e) => {
+        if (e && e.name === "NotAllowedError" && !v.muted) {
+          v.muted = true; // autoplay with sound needs a user gesture; muted does not
+          this._emit("muted", { reason: "the browser does not allow autoplay with sound" });
+          v.play().catch(() => {});
+        }
+      });
+    }
+  }
+
+  _videoEvent(e) {
+    const v = this.video;
+    switch (e.type) {
+      case "pause":
+        // A pause we did not cause (controls, script): respect it until play.
+        if (!this._selfPause && !v.ended && v.readyState > 0) this._userPaused = true;
+        break;
+      case "play":
+        this._userPaused = false;
+        break;
+      case "playing":
+        if (this._live) this._setStatus("live");
+        break;
+      case "waiting":
+        this._tick();
+        break;
+      case "error":
+        if (this._ms && v.error) this._recover("media error " + v.error.code + (v.error.message ? ": " + v.error.message : ""));
+        break;
+      case "seeked":
+        this._stuckSince = 0;
+        break;
+    }
+  }
+
+  _tick() {
+    if (this._closed) return;
+    const v = this.video;
+    const t = now();
+    if (this._ws && this._live && this._lastMsg && t - this._lastMsg > this.options.idleTimeout) {
+      this._lastMsg = t;
+      this._reconnect("no data for " + this.options.idleTimeout + " ms");
+      return;
+    }
+    const sb = this._sb;
+    if (!sb || !this._ms || this._ms.readyState !== "open") return;
+    const b = v.buffered;
+    if (!b.length || this._resync) {
+      if (this._live && this.status !== "reconnecting" && this.status !== "error" && !b.length) this._setStatus("buffering");
+      return;
+    }
+    const ct = v.currentTime;
+    const end = b.end(b.length - 1);
+    const since = this._edgeTime ? (t - this._edgeTime) / 1000 : 0;
+    const lag = Math.max(0, end - ct);
+    const latency = lag + since;
+    const target = this._target();
+    // What arrives is bursty (a blob's media rarely spans exactly the time
+    // between blobs), so the instantaneous estimate wobbles by a tenth of a
+    // second; steer by its average over about a second.
+    this._smooth = isNaN(this._smooth) ? latency : this._smooth + 0.1 * (latency - this._smooth);
+    const smooth = this._smooth;
+    this.latency = smooth;
+
+    // Is the playhead inside buffered media? If not (a gap after skipped
+    // media, a start before the first range), go to the next range.
+    let i = -1;
+    for (let k = 0; k < b.length; k++) {
+      if (ct >= b.start(k) - 0.01 && ct < b.end(k)) {
+        i = k;
+        break;
+      }
+    }
+    const moving = ct !== this._lastCT;
+    this._lastCT = ct;
+    if (moving || v.paused) this._stuckSince = 0;
+    else if (!this._stuckSince) this._stuckSince = t;
+    const stuck = this._stuckSince ? t - this._stuckSince : 0;
+
+    if (i < 0 || (i < b.length - 1 && b.end(i) - ct < 0.15 && stuck > 150)) {
+      for (let k = 0; k < b.length; k++) {
+        if (b.start(k) > ct) {
+          this._seek(b.start(k) + 0.001, "gap");
+          return;
+        }
+      }
+    }
+
+    if (!v.paused && !v.seeking) {
+      if (smooth > target + this.options.jumpThreshold && end - ct > 0.1) {
+        // Far behind (a background tab, a long stall): jump.
+        this._seek(Math.max(b.start(b.length - 1), end - Math.max(0.05, target - since)), "jump");
+      } else if (stuck > 1000 && lag > 0.3 && v.readyState < 3) {
+        // Data is there but playback does not move: nudge the decoder.
+        this._seek(ct + 0.01, "nudge");
+      }
+      if (v.readyState >= 3) {
+        const excess = smooth - target;
+        const cur = v.playbackRate;
+        let rate = 1;
+        if (excess > 0.08 || (cur > 1 && excess > 0.02)) rate = 1 + Math.max(0.05, excess * 0.5);
+        else if (excess < -0.1) rate = 0.9; // too close to the edge: slow down before it stalls
+        rate = Math.min(this.options.maxPlaybackRate, Math.round(rate * 20) / 20);
+        if (rate !== cur) v.playbackRate = rate;
+      }
+    } else if (v.paused && this.options.autoplay && !this._userPaused) {
+      this._play();
+    }
+
+    if (this._live && this.status !== "reconnecting") {
+      if (!v.paused && v.readyState < 3 && stuck > 1000) this._setStatus("stalled", "playback is not moving");
+      else if (!v.paused && moving) this._setStatus("live");
+    }
+
+    if (t - this._lastLatencyEvent >= 1000) {
+      this._lastLatencyEvent = t;
+      this._emit("latency", { latency: smooth, target, lag, playbackRate: v.playbackRate });
+    }
+
+    // Keep backBuffer seconds of played media; drop the rest.
+    if (t - this._lastTrim > 5000) {
+      this._lastTrim = t;
+      const keep = Math.max(1, this.options.backBuffer);
+      const start = b.start(0);
+      if (ct - start > keep + 5) {
+        this._queue.unshift({ kind: "remove", start: 0, end: ct - keep });
+        this._pump();
+      }
+    }
+  }
+}
+
+/**
+ * Plays a segrelay stream in a video element with Media Source Extensions:
+ * starts near the live edge (also when joining late), stays there (playing
+ * slightly faster when a little behind, jumping when far behind), survives
+ * the publisher restarting, leaving and coming back, and reconnects with
+ * backoff. The video element keeps one source for the player's life: no
+ * black flash between segments.
+ * @param {string|URL} url the subscribe route, e.g. "/live/room1/subscribe"
+ * @param {HTMLVideoElement} video
+ * @param {PlayOptions} [options]
+ * @returns {Player}
+ */
+export function play(url, video, options) {
+  return new Player(url, video, options);
+}
