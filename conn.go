@@ -19,7 +19,6 @@ type wsConn struct {
 	conn    *websocket.Conn
 	closing sync.Once
 	closed  chan struct{} // closed when the connection is closed
-	cork    *corkWriter   // subscribers: batches writes
 }
 
 // closeErr is how a connection ends: a close code and a reason.
@@ -380,23 +379,14 @@ func (h *Hub) isClosed() bool {
 // serveSubscriber runs a subscriber connection: this goroutine writes
 // segments, another reads (pongs, close frames, and anything the peer sends).
 func (h *Hub) serveSubscriber(w http.ResponseWriter, r *http.Request, s *Subscriber, legacy bool) {
-	sb := &smallBuffers{ResponseWriter: w}
-	c, err := h.accept(sb, r)
+	c, err := h.accept(w, r)
 	if err != nil {
 		s.Close()
 		return
 	}
-	c.cork = sb.cork
-	// The connection goes on in a goroutine of its own, started with a small
-	// stack: returning frees net/http's connection goroutine, whose stack
-	// grew while it parsed the request, and the request itself.
-	go h.runSubscriber(c, s, legacy, r.RemoteAddr)
-}
-
-func (h *Hub) runSubscriber(c *wsConn, s *Subscriber, legacy bool, remote string) {
 	defer c.done()
 	c.conn.SetReadLimit(4096)
-	log := h.cfg.logger.With("stream", s.Stream(), "role", "subscribe", "remote", remote, "legacy", legacy)
+	log := h.cfg.logger.With("stream", s.Stream(), "role", "subscribe", "remote", r.RemoteAddr, "legacy", legacy)
 	log.Debug("segrelay: subscriber connected")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -482,28 +472,11 @@ func (sw *subWriter) run() *closeErr {
 		if !ok {
 			return ce
 		}
-		// Write this segment and whatever else is queued (up to a bound)
-		// in one writev: two messages per segment, one syscall in all.
 		ctx, cancel := context.WithTimeout(sw.ctx, sw.hub.cfg.writeTimeout)
-		sw.c.cork.cork()
-		var err error
-		for n, size := 0, 0; ; n++ {
-			sw.buf = appendHeader(sw.buf[:0], &seg, name)
-			if err = sw.c.conn.Write(ctx, websocket.MessageText, sw.buf); err == nil && (seg.Kind == KindInit || seg.Kind == KindMedia) {
-				err = sw.c.conn.Write(ctx, websocket.MessageBinary, seg.Data)
-			}
-			size += len(seg.Data)
-			if err != nil || n >= 16 || size >= 256<<10 {
-				break
-			}
-			var more bool
-			if seg, more, err = sw.s.next(sw.ctx, closedChan); err != nil || !more {
-				err = nil // an ended subscriber is seen by the next wait
-				break
-			}
-		}
-		if uerr := sw.c.cork.uncork(sw.hub.cfg.writeTimeout); err == nil {
-			err = uerr
+		sw.buf = appendHeader(sw.buf[:0], &seg, name)
+		err := sw.c.conn.Write(ctx, websocket.MessageText, sw.buf)
+		if err == nil && (seg.Kind == KindInit || seg.Kind == KindMedia) {
+			err = sw.c.conn.Write(ctx, websocket.MessageBinary, seg.Data)
 		}
 		cancel()
 		if err != nil {
@@ -554,10 +527,3 @@ func (sw *subWriter) writeFile(parts [][]byte) error {
 	}
 	return sw.c.conn.Write(ctx, websocket.MessageBinary, sw.buf)
 }
-
-// closedChan makes Subscriber.next return at once when the queue is empty.
-var closedChan = func() <-chan time.Time {
-	c := make(chan time.Time)
-	close(c)
-	return c
-}()

@@ -1,18 +1,12 @@
 package relay
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/coder/websocket"
 )
@@ -198,93 +192,4 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 	h.wg.Add(1)
 	h.mu.Unlock()
 	return c, nil
-}
-
-// smallBuffers hands the WebSocket library small bufio buffers for a
-// subscriber's hijacked connection instead of net/http's two 4 KB ones: a
-// subscriber sends almost nothing (pongs, a close frame), and a segment
-// larger than the write buffer goes to the socket without being copied
-// (bufio writes it through), so a small buffer costs no extra syscall. Its
-// writes go through a corkWriter, so that the writer can send a segment's
-// header and data (and more segments) in one writev.
-type smallBuffers struct {
-	http.ResponseWriter
-	cork *corkWriter
-}
-
-const (
-	subReadBuffer  = 256
-	subWriteBuffer = 64   // frame headers; payloads go through to corkWriter
-	corkCopyMax    = 2048 // corkWriter copies writes up to this size (headers)
-)
-
-func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	var r io.Reader = conn
-	if n := brw.Reader.Buffered(); n > 0 { // the peer wrote early: keep it
-		b, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn)
-	}
-	w.cork = &corkWriter{conn: conn}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, subReadBuffer), bufio.NewWriterSize(w.cork, subWriteBuffer)), nil
-}
-
-// corkWriter is the socket under the WebSocket library's bufio.Writer.
-// Between cork and uncork it holds what is written: small writes (bufio's
-// own buffer, which it reuses, and control messages, whose buffer the
-// writer reuses) are copied; larger ones are kept by reference, which is
-// safe because only segment data (immutable) is that large, and uncork
-// sends it all in one writev.
-type corkWriter struct {
-	conn    net.Conn
-	mu      sync.Mutex
-	corked  bool
-	scratch []byte
-	bufs    net.Buffers
-	iov     net.Buffers
-}
-
-func (w *corkWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.corked {
-		return w.conn.Write(p)
-	}
-	if len(p) <= corkCopyMax {
-		start := len(w.scratch)
-		w.scratch = append(w.scratch, p...)
-		w.bufs = append(w.bufs, w.scratch[start:len(w.scratch):len(w.scratch)])
-	} else {
-		w.bufs = append(w.bufs, p)
-	}
-	return len(p), nil
-}
-
-func (w *corkWriter) cork() {
-	w.mu.Lock()
-	w.corked = true
-	w.mu.Unlock()
-}
-
-// uncork writes what was held, within timeout.
-func (w *corkWriter) uncork(timeout time.Duration) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.corked = false
-	if len(w.bufs) == 0 {
-		return nil
-	}
-	w.conn.SetWriteDeadline(time.Now().Add(timeout))
-	w.iov = append(w.iov[:0], w.bufs...) // WriteTo consumes its receiver
-	_, err := w.iov.WriteTo(w.conn)
-	w.conn.SetWriteDeadline(time.Time{})
-	clear(w.bufs)
-	w.bufs, w.scratch = w.bufs[:0], w.scratch[:0]
-	if cap(w.scratch) > 4<<10 {
-		w.scratch = nil
-	}
-	return err
 }
