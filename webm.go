@@ -144,6 +144,9 @@ func newWebMSplitter(maxPiece int) *webmSplitter {
 	return &webmSplitter{maxPiece: maxPiece, segEnd: -1, clusterEnd: -1}
 }
 
+// heldBytes is the memory the splitter keeps between writes.
+func (s *webmSplitter) heldBytes() int { return cap(s.hold) }
+
 // mime describes the latest init emitted, e.g. "video/webm;codecs=vp9,opus";
 // "" before any.
 func (s *webmSplitter) mime() string { return s.mimeType }
