@@ -1,16 +1,20 @@
-package relay
-
-// A test-only WebM writer that makes MediaRecorder-like streams (unknown-size
+// Package webmtest makes and loads WebM streams for the tests of the relay
+// and webm packages: Build writes MediaRecorder-like streams (unknown-size
 // Segment and Clusters, audio first) or ffmpeg-like files (known sizes,
-// SeekHead, Void, Cues), and says where the init and every Cluster are.
+// SeekHead, Void, Cues) and says where the init and every Cluster are;
+// LoadRecordings and LoadFFmpegFiles read the real ones in testdata with
+// what mkvinfo found in them.
+package webmtest
 
 import (
 	"encoding/binary"
-	"math"
 	"strings"
+
+	"github.com/segrelay/relay/internal/ebml"
 )
 
-type webmSpec struct {
+// Spec says what stream Build writes.
+type Spec struct {
 	Audio       bool // add an Opus track as track 1 (like Chrome: audio first, video second) and start ~2/3 of Clusters with an audio block
 	NoVideo     bool // audio-only stream (requires Audio)
 	BlockGroups bool // video frames as BlockGroup(Block [+ BlockAdditions] [+ ReferenceBlock on non-key frames]) like an alpha canvas
@@ -21,138 +25,25 @@ type webmSpec struct {
 	KnownSizes  bool // known-size Segment and Clusters, plus a SeekHead + Void before Info and Cues after the last Cluster (ffmpeg-like)
 }
 
-// webmCluster is where a Cluster is in webmLayout.Data. Len includes
+// Cluster is where a Cluster is in Layout.Data. Len includes
 // everything up to the next Cluster or level-1 element (for the last Cluster:
 // up to Cues or the end).
-type webmCluster struct {
+type Cluster struct {
 	Offset, Len int
 	Keyframe    bool
 }
 
-type webmLayout struct {
+// Layout is a stream and where its parts are: what a correct splitter must
+// find in it.
+type Layout struct {
 	Data     []byte
 	InitLen  int
-	MIME     string // what mime() must return, e.g. "video/webm;codecs=vp8,opus"
-	Clusters []webmCluster
+	MIME     string // what the splitter's MIME must return, e.g. "video/webm;codecs=vp8,opus"
+	Clusters []Cluster
 }
 
-// Test builder element IDs that the splitter itself does not need.
-const (
-	tidEBMLVersion        = 0x4286
-	tidEBMLReadVersion    = 0x42F7
-	tidEBMLMaxIDLength    = 0x42F2
-	tidEBMLMaxSizeLength  = 0x42F3
-	tidDocTypeVersion     = 0x4287
-	tidDocTypeReadVersion = 0x4285
-	tidSeek               = 0x4DBB
-	tidSeekID             = 0x53AB
-	tidSeekPosition       = 0x53AC
-	tidTimecodeScale      = 0x2AD7B1
-	tidMuxingApp          = 0x4D80
-	tidWritingApp         = 0x5741
-	tidDuration           = 0x4489
-	tidTrackUID           = 0x73C5
-	tidCodecPrivate       = 0x63A2
-	tidVideo              = 0xE0
-	tidPixelWidth         = 0xB0
-	tidPixelHeight        = 0xBA
-	tidAlphaMode          = 0x53C0
-	tidAudio              = 0xE1
-	tidSamplingFrequency  = 0xB5
-	tidChannels           = 0x9F
-	tidMaxBlockAdditionID = 0x55EE
-	tidBlockAdditions     = 0x75A1
-	tidBlockMore          = 0xA6
-	tidBlockAddID         = 0xEE
-	tidBlockAdditional    = 0xA5
-	tidCuePoint           = 0xBB
-	tidCueTime            = 0xB3
-	tidCueTrackPositions  = 0xB7
-	tidCueTrack           = 0xF7
-	tidCueClusterPosition = 0xF1
-)
-
-// ebmlUnknownSize is the 8-byte unknown size MediaRecorder writes.
-var ebmlUnknownSize = []byte{0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}
-
-func appendEBMLID(b []byte, id uint32) []byte {
-	switch {
-	case id < 1<<8:
-		return append(b, byte(id))
-	case id < 1<<16:
-		return append(b, byte(id>>8), byte(id))
-	case id < 1<<24:
-		return append(b, byte(id>>16), byte(id>>8), byte(id))
-	}
-	return append(b, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
-}
-
-// appendEBMLSize writes n in the shortest varint (never the all-ones value).
-func appendEBMLSize(b []byte, n uint64) []byte {
-	l := 1
-	for n >= 1<<(7*l)-1 {
-		l++
-	}
-	return appendEBMLSizeLen(b, n, l)
-}
-
-func appendEBMLSizeLen(b []byte, n uint64, l int) []byte {
-	v := n | 1<<(7*l)
-	for i := l - 1; i >= 0; i-- {
-		b = append(b, byte(v>>(8*i)))
-	}
-	return b
-}
-
-// ebmlEl makes an element from its body parts.
-func ebmlEl(id uint32, body ...[]byte) []byte {
-	n := 0
-	for _, p := range body {
-		n += len(p)
-	}
-	b := appendEBMLSize(appendEBMLID(make([]byte, 0, n+12), id), uint64(n))
-	for _, p := range body {
-		b = append(b, p...)
-	}
-	return b
-}
-
-func ebmlUint(id uint32, v uint64) []byte {
-	l := 1
-	for l < 8 && v>>(8*l) != 0 {
-		l++
-	}
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], v)
-	return ebmlEl(id, buf[8-l:])
-}
-
-// ebmlUint8 writes an 8-byte unsigned integer (a fixed width, so a SeekHead's
-// size does not depend on the positions in it).
-func ebmlUint8(id uint32, v uint64) []byte {
-	return ebmlEl(id, binary.BigEndian.AppendUint64(nil, v))
-}
-
-func ebmlInt(id uint32, v int64) []byte {
-	l := 1
-	for l < 8 && (v < -(1<<(8*l-1)) || v >= 1<<(8*l-1)) {
-		l++
-	}
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], uint64(v))
-	return ebmlEl(id, buf[8-l:])
-}
-
-func ebmlStr(id uint32, s string) []byte { return ebmlEl(id, []byte(s)) }
-
-func ebmlFloat(id uint32, f float64) []byte {
-	return ebmlEl(id, binary.BigEndian.AppendUint64(nil, math.Float64bits(f)))
-}
-
-func ebmlIDBytes(id uint32) []byte { return appendEBMLID(nil, id) }
-
-// webmBlock is one frame to write in a Cluster.
-type webmBlock struct {
+// block is one frame to write in a Cluster.
+type block struct {
 	rel   int // ms after the Cluster's Timecode
 	video bool
 	key   bool
@@ -160,8 +51,8 @@ type webmBlock struct {
 	seq   int // frame number in the stream, for filler and sizes
 }
 
-// buildWebM writes a WebM stream as the spec says.
-func buildWebM(spec webmSpec) webmLayout {
+// Build writes a WebM stream as the spec says.
+func Build(spec Spec) Layout {
 	if spec.Clusters < 1 {
 		spec.Clusters = 1
 	}
@@ -184,61 +75,61 @@ func buildWebM(spec webmSpec) webmLayout {
 		audioTrack, videoTrack = 1, 2
 	}
 
-	ebml := ebmlEl(idEBML,
-		ebmlUint(tidEBMLVersion, 1),
-		ebmlUint(tidEBMLReadVersion, 1),
-		ebmlUint(tidEBMLMaxIDLength, 4),
-		ebmlUint(tidEBMLMaxSizeLength, 8),
-		ebmlStr(idDocType, "webm"),
-		ebmlUint(tidDocTypeVersion, 4),
-		ebmlUint(tidDocTypeReadVersion, 2),
+	header := ebml.Element(ebml.IDEBML,
+		ebml.Uint(ebml.IDEBMLVersion, 1),
+		ebml.Uint(ebml.IDEBMLReadVersion, 1),
+		ebml.Uint(ebml.IDEBMLMaxIDLength, 4),
+		ebml.Uint(ebml.IDEBMLMaxSizeLength, 8),
+		ebml.String(ebml.IDDocType, "webm"),
+		ebml.Uint(ebml.IDDocTypeVersion, 4),
+		ebml.Uint(ebml.IDDocTypeReadVersion, 2),
 	)
 	clusterMs := spec.Frames * frameMs
 	infoParts := [][]byte{
-		ebmlUint(tidTimecodeScale, 1000000),
-		ebmlStr(tidMuxingApp, "segrelay-test"),
-		ebmlStr(tidWritingApp, "segrelay-test"),
+		ebml.Uint(ebml.IDTimecodeScale, 1000000),
+		ebml.String(ebml.IDMuxingApp, "segrelay-test"),
+		ebml.String(ebml.IDWritingApp, "segrelay-test"),
 	}
 	if spec.KnownSizes {
-		infoParts = append(infoParts, ebmlFloat(tidDuration, float64(spec.Clusters*clusterMs)))
+		infoParts = append(infoParts, ebml.Float(ebml.IDDuration, float64(spec.Clusters*clusterMs)))
 	}
-	info := ebmlEl(idInfo, infoParts...)
+	info := ebml.Element(ebml.IDInfo, infoParts...)
 
 	var entries [][]byte
 	var codecs []string
 	if video {
-		videoParts := [][]byte{ebmlUint(tidPixelWidth, 640), ebmlUint(tidPixelHeight, 480)}
+		videoParts := [][]byte{ebml.Uint(ebml.IDPixelWidth, 640), ebml.Uint(ebml.IDPixelHeight, 480)}
 		if spec.BlockGroups {
-			videoParts = append(videoParts, ebmlUint(tidAlphaMode, 1))
+			videoParts = append(videoParts, ebml.Uint(ebml.IDAlphaMode, 1))
 		}
 		parts := [][]byte{
-			ebmlUint(idTrackNumber, videoTrack),
-			ebmlUint(tidTrackUID, 0x5EC0000+videoTrack),
-			ebmlUint(idTrackType, trackTypeVideo),
-			ebmlStr(idCodecID, "V_VP8"),
-			ebmlEl(tidVideo, videoParts...),
+			ebml.Uint(ebml.IDTrackNumber, videoTrack),
+			ebml.Uint(ebml.IDTrackUID, 0x5EC0000+videoTrack),
+			ebml.Uint(ebml.IDTrackType, ebml.TrackTypeVideo),
+			ebml.String(ebml.IDCodecID, "V_VP8"),
+			ebml.Element(ebml.IDVideo, videoParts...),
 		}
 		if spec.BlockGroups {
-			parts = append(parts, ebmlUint(tidMaxBlockAdditionID, 1))
+			parts = append(parts, ebml.Uint(ebml.IDMaxBlockAdditionID, 1))
 		}
-		entries = append(entries, ebmlEl(idTrackEntry, parts...))
+		entries = append(entries, ebml.Element(ebml.IDTrackEntry, parts...))
 		codecs = append(codecs, "vp8")
 	}
 	if spec.Audio {
 		opusHead := []byte("OpusHead\x01\x01\x38\x01\x80\xbb\x00\x00\x00\x00\x00")
-		audio := ebmlEl(idTrackEntry,
-			ebmlUint(idTrackNumber, audioTrack),
-			ebmlUint(tidTrackUID, 0x5EC0000+audioTrack),
-			ebmlUint(idTrackType, trackTypeAudio),
-			ebmlStr(idCodecID, "A_OPUS"),
-			ebmlEl(tidCodecPrivate, opusHead),
-			ebmlEl(tidAudio, ebmlFloat(tidSamplingFrequency, 48000), ebmlUint(tidChannels, 1)),
+		audio := ebml.Element(ebml.IDTrackEntry,
+			ebml.Uint(ebml.IDTrackNumber, audioTrack),
+			ebml.Uint(ebml.IDTrackUID, 0x5EC0000+audioTrack),
+			ebml.Uint(ebml.IDTrackType, ebml.TrackTypeAudio),
+			ebml.String(ebml.IDCodecID, "A_OPUS"),
+			ebml.Element(ebml.IDCodecPrivate, opusHead),
+			ebml.Element(ebml.IDAudio, ebml.Float(ebml.IDSamplingFrequency, 48000), ebml.Uint(ebml.IDChannels, 1)),
 		)
 		// Chrome lists the audio track first.
 		entries = append([][]byte{audio}, entries...)
 		codecs = append(codecs, "opus")
 	}
-	tracks := ebmlEl(idTracks, entries...)
+	tracks := ebml.Element(ebml.IDTracks, entries...)
 
 	mime := "video/webm"
 	if !video {
@@ -258,17 +149,17 @@ func buildWebM(spec webmSpec) webmLayout {
 	for i := 0; i < spec.Clusters; i++ {
 		tc := i * clusterMs
 		audioFirst := spec.Audio && i%3 != 2
-		var blocks []webmBlock
+		var blocks []block
 		if spec.Audio {
 			for rel := 0; rel < clusterMs; rel += audioMs {
-				blocks = append(blocks, webmBlock{rel: rel, size: 80 + (i*7+rel)%60, key: true})
+				blocks = append(blocks, block{rel: rel, size: 80 + (i*7+rel)%60, key: true})
 			}
 		}
 		if video {
 			for f := 0; f < spec.Frames; f++ {
 				vary := (seq*7919)%(spec.FrameBytes/8+1) - spec.FrameBytes/16
 				size := max(spec.FrameBytes+vary, 8)
-				b := webmBlock{rel: f * frameMs, video: true, size: size, seq: seq, key: f == 0 && i%spec.KeyEvery == 0}
+				b := block{rel: f * frameMs, video: true, size: size, seq: seq, key: f == 0 && i%spec.KeyEvery == 0}
 				seq++
 				// Keep time order; at equal times audio goes first in
 				// Clusters that start with audio.
@@ -279,10 +170,10 @@ func buildWebM(spec webmSpec) webmLayout {
 						break
 					}
 				}
-				blocks = append(blocks[:at], append([]webmBlock{b}, blocks[at:]...)...)
+				blocks = append(blocks[:at], append([]block{b}, blocks[at:]...)...)
 			}
 		}
-		body := ebmlUint(idTimecode, uint64(tc))
+		body := ebml.Uint(ebml.IDTimecode, uint64(tc))
 		for _, b := range blocks {
 			body = append(body, buildBlock(spec, b, audioTrack, videoTrack)...)
 		}
@@ -290,9 +181,9 @@ func buildWebM(spec webmSpec) webmLayout {
 	}
 
 	var out []byte
-	out = append(out, ebml...)
+	out = append(out, header...)
 	segHdrAt := len(out)
-	segHdr := append(ebmlIDBytes(idSegment), ebmlUnknownSize...)
+	segHdr := ebml.AppendUnknownSize(ebml.AppendID(nil, ebml.IDSegment))
 	out = append(out, segHdr...)
 	segData := len(out) // Segment positions (SeekHead, Cues) are relative to this
 
@@ -301,7 +192,7 @@ func buildWebM(spec webmSpec) webmLayout {
 		// SeekPositions have a fixed width, so the SeekHead can be sized
 		// before the positions are known and rewritten after.
 		seekHead = buildSeekHead(0, 0, 0)
-		void = ebmlEl(idVoid, make([]byte, 40))
+		void = ebml.Element(ebml.IDVoid, make([]byte, 40))
 	}
 	infoAt := len(seekHead) + len(void)
 	tracksAt := infoAt + len(info)
@@ -311,17 +202,17 @@ func buildWebM(spec webmSpec) webmLayout {
 	out = append(out, tracks...)
 	initLen := len(out)
 
-	layout := webmLayout{InitLen: initLen, MIME: mime}
+	layout := Layout{InitLen: initLen, MIME: mime}
 	for _, c := range clusters {
 		at := len(out)
-		out = appendEBMLID(out, idCluster)
+		out = ebml.AppendID(out, ebml.IDCluster)
 		if spec.KnownSizes {
-			out = appendEBMLSize(out, uint64(len(c.body)))
+			out = ebml.AppendSize(out, uint64(len(c.body)))
 		} else {
-			out = append(out, ebmlUnknownSize...)
+			out = ebml.AppendUnknownSize(out)
 		}
 		out = append(out, c.body...)
-		layout.Clusters = append(layout.Clusters, webmCluster{Offset: at, Len: len(out) - at, Keyframe: c.key})
+		layout.Clusters = append(layout.Clusters, Cluster{Offset: at, Len: len(out) - at, Keyframe: c.key})
 	}
 
 	if spec.KnownSizes {
@@ -335,17 +226,17 @@ func buildWebM(spec webmSpec) webmLayout {
 			if !c.key {
 				continue
 			}
-			points = append(points, ebmlEl(tidCuePoint,
-				ebmlUint(tidCueTime, uint64(c.tc)),
-				ebmlEl(tidCueTrackPositions,
-					ebmlUint(tidCueTrack, cueTrack),
-					ebmlUint(tidCueClusterPosition, uint64(layout.Clusters[i].Offset-segData)))))
+			points = append(points, ebml.Element(ebml.IDCuePoint,
+				ebml.Uint(ebml.IDCueTime, uint64(c.tc)),
+				ebml.Element(ebml.IDCueTrackPositions,
+					ebml.Uint(ebml.IDCueTrack, cueTrack),
+					ebml.Uint(ebml.IDCueClusterPosition, uint64(layout.Clusters[i].Offset-segData)))))
 		}
-		out = append(out, ebmlEl(idCues, points...)...)
+		out = append(out, ebml.Element(ebml.IDCues, points...)...)
 		copy(out[segData:], buildSeekHead(infoAt, tracksAt, cuesAt))
 		// ffmpeg writes the Segment size in 8 bytes, in place of the
 		// unknown size it started with.
-		copy(out[segHdrAt+4:], appendEBMLSizeLen(nil, uint64(len(out)-segData), 8))
+		copy(out[segHdrAt+4:], ebml.AppendSizeLen(nil, uint64(len(out)-segData), 8))
 	}
 	layout.Data = out
 	return layout
@@ -353,14 +244,14 @@ func buildWebM(spec webmSpec) webmLayout {
 
 func buildSeekHead(info, tracks, cues int) []byte {
 	seek := func(id uint32, pos int) []byte {
-		return ebmlEl(tidSeek, ebmlEl(tidSeekID, ebmlIDBytes(id)), ebmlUint8(tidSeekPosition, uint64(pos)))
+		return ebml.Element(ebml.IDSeek, ebml.Element(ebml.IDSeekID, ebml.AppendID(nil, id)), ebml.FixedUint(ebml.IDSeekPosition, uint64(pos)))
 	}
-	return ebmlEl(idSeekHead, seek(idInfo, info), seek(idTracks, tracks), seek(idCues, cues))
+	return ebml.Element(ebml.IDSeekHead, seek(ebml.IDInfo, info), seek(ebml.IDTracks, tracks), seek(ebml.IDCues, cues))
 }
 
 // buildBlock writes one frame as a SimpleBlock, or for video with
 // spec.BlockGroups as a BlockGroup with an alpha BlockAddition.
-func buildBlock(spec webmSpec, b webmBlock, audioTrack, videoTrack uint64) []byte {
+func buildBlock(spec Spec, b block, audioTrack, videoTrack uint64) []byte {
 	track := audioTrack
 	if b.video {
 		track = videoTrack
@@ -381,23 +272,23 @@ func buildBlock(spec webmSpec, b webmBlock, audioTrack, videoTrack uint64) []byt
 	} else if !b.video {
 		payload[0] = 0xFC // an Opus TOC byte
 	}
-	head := appendEBMLSize(nil, track)
+	head := ebml.AppendSize(nil, track)
 	head = binary.BigEndian.AppendUint16(head, uint16(int16(b.rel)))
 	if !b.video || !spec.BlockGroups {
 		flags := byte(0)
 		if b.key {
 			flags = 0x80
 		}
-		return ebmlEl(idSimpleBlock, head, []byte{flags}, payload)
+		return ebml.Element(ebml.IDSimpleBlock, head, []byte{flags}, payload)
 	}
 	parts := [][]byte{
-		ebmlEl(idBlock, head, []byte{0}, payload),
-		ebmlEl(tidBlockAdditions, ebmlEl(tidBlockMore,
-			ebmlUint(tidBlockAddID, 1),
-			ebmlEl(tidBlockAdditional, payload[:len(payload)/4]))),
+		ebml.Element(ebml.IDBlock, head, []byte{0}, payload),
+		ebml.Element(ebml.IDBlockAdditions, ebml.Element(ebml.IDBlockMore,
+			ebml.Uint(ebml.IDBlockAddID, 1),
+			ebml.Element(ebml.IDBlockAdditional, payload[:len(payload)/4]))),
 	}
 	if !b.key {
-		parts = append(parts, ebmlInt(idReferenceBlock, -33))
+		parts = append(parts, ebml.Int(ebml.IDReferenceBlock, -33))
 	}
-	return ebmlEl(idBlockGroup, parts...)
+	return ebml.Element(ebml.IDBlockGroup, parts...)
 }
