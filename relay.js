@@ -25,8 +25,12 @@
 // Extensions, one SourceBuffer for the life of the player, so the picture
 // never goes black between segments, sessions or reconnections.
 //
-// Why the player looks the way it does (measured in Chromium, see the
-// project's browser facts):
+// The file: helpers, then Connection (the WebSocket, status and backoff that
+// Publisher and Player share), Publisher, and Player in three sections:
+// protocol, the MSE append queue, playback control.
+//
+// Why the player looks the way it does (measured in Chromium, see
+// docs/browser-facts.md in the repository):
 //  - the SourceBuffer runs in "sequence" mode: a late joiner's first media
 //    does not start at time 0, and media resumed after a skipped run leaves a
 //    gap; in "segments" mode both stall for good unless the player seeks, in
@@ -158,6 +162,99 @@ function asError(e) {
 const now = () => performance.now();
 
 // ---------------------------------------------------------------------------
+// Connection: the base Publisher and Player share
+
+/**
+ * The base of Publisher and Player: an EventTarget with a status (the
+ * "status" event fires only when it changes) and a WebSocket to the hub,
+ * reopened with backoff whenever it drops, until _end().
+ *
+ * A subclass sets this.stats (with a reconnects counter) and implements
+ * _opened(ws) (the hub accepted the connection), _received(data) (a message
+ * of the current connection) and _dropped() (it closed; called before the
+ * reconnection is scheduled).
+ */
+class Connection extends EventTarget {
+  /**
+   * @param {string|URL} url
+   * @param {{reconnectMinDelay: number, reconnectMaxDelay: number}} options
+   */
+  constructor(url, options) {
+    super();
+    /** @readonly */ this.url = webSocketURL(url);
+    this.status = "connecting";
+    /** @type {WebSocket|null} */ this._ws = null;
+    this._ended = false; // no more connections: stopped, closed, or the server is not a hub
+    this._timer = 0; // the pending reconnection
+    this._openedAt = 0; // when the current connection opened (ms, performance.now)
+    this._backoff = new Backoff(options.reconnectMinDelay, options.reconnectMaxDelay);
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** Sets the status; the event fires only on a change, so a page can redraw on every one. */
+  _setStatus(status, reason, extra) {
+    if (this.status === status) return;
+    this.status = status;
+    this._emit("status", { status, reason, ...extra });
+  }
+
+  /** Reports an error; a fatal one also sets the status to "error". */
+  _fail(error, fatal) {
+    this._emit("error", { error, fatal });
+    if (fatal) this._setStatus("error", error.message);
+  }
+
+  /** A fatal error after which nothing more happens. */
+  _fatal(error) {
+    this._end();
+    this._fail(error, true);
+  }
+
+  /** Stops reconnecting; the current connection, if any, is the caller's to close. */
+  _end() {
+    this._ended = true;
+    clearTimeout(this._timer);
+  }
+
+  _connect() {
+    if (this._ended) return;
+    const ws = new WebSocket(this.url, SUBPROTOCOL);
+    ws.binaryType = "arraybuffer";
+    this._ws = ws;
+    ws.onopen = () => {
+      if (this._ws !== ws) return;
+      if (ws.protocol !== SUBPROTOCOL) {
+        // Not a segrelay hub (or a proxy dropped the header): retrying will not help.
+        ws.close(1002, "want " + SUBPROTOCOL);
+        this._fatal(new Error("segrelay: " + this.url + " does not speak " + SUBPROTOCOL));
+        return;
+      }
+      this._openedAt = now();
+      this._opened(ws);
+    };
+    ws.onmessage = (ev) => {
+      if (this._ws === ws) this._received(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (this._ws !== ws) return;
+      this._ws = null;
+      this._dropped();
+      if (this._ended) return;
+      // A connection that lived a while was fine: start the backoff over.
+      if (this._openedAt && now() - this._openedAt > 3000) this._backoff.reset();
+      this._openedAt = 0;
+      const delay = this._backoff.next();
+      this.stats.reconnects++;
+      this._setStatus("reconnecting", ev.reason || "connection closed (" + ev.code + ")", { code: ev.code, delay });
+      this._timer = setTimeout(() => this._connect(), delay);
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Publisher
 
 /**
@@ -201,23 +298,21 @@ const now = () => performance.now();
  * is described here:
  *
  *  - "status": {status: PublisherStatus, reason?: string, delay?: number}
- *    whenever the status changes (delay: ms until the next reconnection).
+ *    when the status changes (delay: ms until the first reconnection; the
+ *    retries after it fire no event, stats.reconnects counts them).
  *  - "subscribers": {subscribers: number}, from the hub, when the count changes.
  *  - "restart": {reason: string, videoBitsPerSecond?: number}: the recorder
  *    was restarted (a new init); after congestion, with the lower bitrate.
  *  - "error": {error: Error, fatal: boolean}.
  */
-export class Publisher extends EventTarget {
+export class Publisher extends Connection {
   /**
    * @param {string|URL} url the hub's publish route, e.g. "/live/room1/publish"
    * @param {MediaStream} stream
    * @param {PublishOptions} [options]
    */
   constructor(url, stream, options = {}) {
-    super();
-    /** @readonly */ this.url = webSocketURL(url);
-    /** @readonly */ this.stream = stream;
-    this.options = {
+    const opts = {
       timeslice: 200,
       keyFrameInterval: 1000,
       maxSendLag: 2000,
@@ -226,6 +321,9 @@ export class Publisher extends EventTarget {
       reconnectMaxDelay: 5000,
       ...options,
     };
+    super(url, opts);
+    /** @readonly */ this.stream = stream;
+    this.options = opts;
     /** @type {PublisherStatus} */
     this.status = "connecting";
     /** Viewers watching, as last reported by the hub (null before the first report). @type {number|null} */
@@ -235,13 +333,8 @@ export class Publisher extends EventTarget {
     /** Counters, for display and tests. */
     this.stats = { bytesSent: 0, blobs: 0, restarts: 0, reconnects: 0, sendLag: 0 };
 
-    /** @type {WebSocket|null} */ this._ws = null;
     /** @type {MediaRecorder|null} */ this._rec = null;
-    this._stopped = false;
     this._congested = false;
-    this._backoff = new Backoff(this.options.reconnectMinDelay, this.options.reconnectMaxDelay);
-    this._timer = 0;
-    this._openedAt = 0;
     this._sent = []; // [{end: cumulative bytes, t}] of what the socket may still hold
     this._total = 0;
     this._restarting = null; // Promise while the recorder restarts
@@ -275,12 +368,12 @@ export class Publisher extends EventTarget {
    * @returns {Promise<void>}
    */
   restart(reason = "restart") {
-    if (this._stopped || !this._ws || this._ws.readyState !== WebSocket.OPEN) return Promise.resolve();
+    if (this._ended || !this._ws || this._ws.readyState !== WebSocket.OPEN) return Promise.resolve();
     if (this._restarting) return this._restarting;
     const ws = this._ws;
     this._restarting = this._stopRecorder().then(() => {
       this._restarting = null;
-      if (this._ws === ws && ws.readyState === WebSocket.OPEN && !this._stopped && !this._congested) {
+      if (this._ws === ws && ws.readyState === WebSocket.OPEN && !this._ended && !this._congested) {
         this._startRecorder(ws);
         this.stats.restarts++;
         this._emit("restart", { reason });
@@ -297,9 +390,8 @@ export class Publisher extends EventTarget {
    * @returns {Promise<void>} resolved when the connection is closed
    */
   async stop(reason = "stopped") {
-    if (this._stopped) return;
-    this._stopped = true;
-    clearTimeout(this._timer);
+    if (this._ended) return;
+    this._end();
     clearInterval(this._watch);
     for (const t of this.stream.getTracks()) t.removeEventListener("ended", this._onTrackEnded);
     const ws = this._ws;
@@ -318,73 +410,47 @@ export class Publisher extends EventTarget {
     this._setStatus("stopped", reason);
   }
 
-  _emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
-  }
-
-  _setStatus(status, reason, extra) {
-    if (this.status === status && !reason) return;
-    this.status = status;
-    this._emit("status", { status, reason, ...extra });
-  }
-
   _fatal(error) {
-    this._stopped = true;
     clearInterval(this._watch);
-    this._emit("error", { error, fatal: true });
-    this._setStatus("error", error.message);
+    super._fatal(error);
   }
 
-  _connect() {
-    if (this._stopped) return;
-    const ws = new WebSocket(this.url, SUBPROTOCOL);
-    ws.binaryType = "arraybuffer";
-    this._ws = ws;
+  // --- the connection (see Connection)
+
+  _opened(ws) {
+    // Each connection starts with a fresh send queue, and at the asked
+    // bitrate: a new connection may carry what the old one could not.
     this._sent = [];
     this._total = 0;
     this._congested = false;
     this._videoBps = this.options.videoBitsPerSecond || 0;
-    ws.onopen = () => {
-      if (this._ws !== ws) return;
-      if (ws.protocol !== SUBPROTOCOL) {
-        ws.close(1002, "want " + SUBPROTOCOL);
-        this._fatal(new Error("segrelay: " + this.url + " does not speak " + SUBPROTOCOL));
-        return;
-      }
-      this._openedAt = now();
-      // Without codecs in the type, let the hub read them from the WebM
-      // (viewers need them to pick a decoder).
-      const mime = codecsOf(this.mimeType).length ? this.mimeType : "";
-      ws.send(JSON.stringify({ type: "start", mime, mode: "stream" }));
-      this._startRecorder(ws);
-      this._setStatus("live");
-    };
-    ws.onmessage = (ev) => {
-      if (typeof ev.data !== "string") return;
-      let msg;
-      try {
-        msg = JSON.parse(ev.data);
-      } catch {
-        return;
-      }
-      if (msg && msg.type === "stats" && typeof msg.subscribers === "number") {
-        this.subscribers = msg.subscribers;
-        this._emit("subscribers", { subscribers: msg.subscribers });
-      }
-    };
-    ws.onclose = (ev) => {
-      if (this._ws !== ws) return;
-      this._ws = null;
-      this._discardRecorder();
-      if (this._stopped) return;
-      if (this._openedAt && now() - this._openedAt > 3000) this._backoff.reset();
-      this._openedAt = 0;
-      const delay = this._backoff.next();
-      this.stats.reconnects++;
-      this._setStatus("reconnecting", ev.reason || "connection closed (" + ev.code + ")", { code: ev.code, delay });
-      this._timer = setTimeout(() => this._connect(), delay);
-    };
+    // Without codecs in the type, let the hub read them from the WebM
+    // (viewers need them to pick a decoder).
+    const mime = codecsOf(this.mimeType).length ? this.mimeType : "";
+    ws.send(JSON.stringify({ type: "start", mime, mode: "stream" }));
+    this._startRecorder(ws);
+    this._setStatus("live");
   }
+
+  _received(data) {
+    if (typeof data !== "string") return;
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (msg && msg.type === "stats" && typeof msg.subscribers === "number") {
+      this.subscribers = msg.subscribers;
+      this._emit("subscribers", { subscribers: msg.subscribers });
+    }
+  }
+
+  _dropped() {
+    this._discardRecorder();
+  }
+
+  // --- the recorder and the send queue
 
   _recorderOptions() {
     const o = { mimeType: this.mimeType };
@@ -408,7 +474,7 @@ export class Publisher extends EventTarget {
     };
     rec.onerror = (e) => {
       if (this._rec !== rec) return;
-      this._emit("error", { error: asError(e.error || "MediaRecorder error"), fatal: false });
+      this._fail(asError(e.error || "MediaRecorder error"), false);
       this.restart("recorder error");
     };
     this._rec = rec;
@@ -560,7 +626,8 @@ export function publish(url, stream, options) {
  * A Player plays a stream in a video element with Media Source Extensions.
  * Make one with play(). It is an EventTarget; every event is a CustomEvent:
  *
- *  - "status": {status: PlayerStatus, reason?: string, delay?: number}.
+ *  - "status": {status: PlayerStatus, reason?: string, delay?: number}
+ *    when the status changes, as for the Publisher.
  *  - "latency": {latency, target, lag, playbackRate} about once a second:
  *    latency is how far, in seconds, the picture shown is behind the newest
  *    media received (the publisher's recording and the network add to it);
@@ -572,17 +639,14 @@ export function publish(url, stream, options) {
  *    unable to play (no MediaSource, a type the browser cannot play); the
  *    player keeps listening and plays the next session that it can.
  */
-export class Player extends EventTarget {
+export class Player extends Connection {
   /**
    * @param {string|URL} url the hub's subscribe route, e.g. "/live/room1/subscribe"
    * @param {HTMLVideoElement} video
    * @param {PlayOptions} [options]
    */
   constructor(url, video, options = {}) {
-    super();
-    /** @readonly */ this.url = webSocketURL(url);
-    /** @readonly */ this.video = video;
-    this.options = {
+    const opts = {
       targetLatency: 0,
       safetyMargin: 0.15,
       jumpThreshold: 1.0,
@@ -594,6 +658,9 @@ export class Player extends EventTarget {
       reconnectMaxDelay: 5000,
       ...options,
     };
+    super(url, opts);
+    /** @readonly */ this.video = video;
+    this.options = opts;
     /** @type {PlayerStatus} */
     this.status = "connecting";
     /** The current session's MIME type. */
@@ -608,8 +675,20 @@ export class Player extends EventTarget {
       droppedSegments: 0, jumps: 0, gapSkips: 0, nudges: 0, reconnects: 0, resets: 0, quotaEvictions: 0,
     };
 
+    this._closed = false;
+
+    // Protocol: the messages of the current connection and session.
+    this._expect = null; // header waiting for its binary message
+    this._live = false; // a publisher session is on
+    this._lastSeq = 0;
+    this._lastMsg = 0; // when any message was last received (ms, performance.now)
+    this._lastRecv = 0; // when media was last received
+    this._unplayable = ""; // the session's mime when it cannot be played
+    this._waitKey = true; // drop media until a keyframe
+
+    // Media Source Extensions and the append queue: one SourceBuffer fed one
+    // operation at a time.
     this._MS = mediaSourceClass();
-    /** @type {WebSocket|null} */ this._ws = null;
     /** @type {MediaSource|null} */ this._ms = null;
     /** @type {SourceBuffer|null} */ this._sb = null;
     this._objectURL = "";
@@ -617,16 +696,12 @@ export class Player extends EventTarget {
     this._queue = []; // {kind: "init"|"media"|"changeType"|"remove", ...}
     this._queuedBytes = 0;
     this._current = null; // the operation the SourceBuffer is busy with
-    this._expect = null; // header waiting for its binary message
-    this._waitKey = true; // drop media until a keyframe
     this._initDone = false; // an init was appended to this SourceBuffer
-    this._unplayable = ""; // the session's mime when it cannot be played
-    this._live = false; // a publisher session is on
+    this._mediaErrors = []; // when the media failed lately: starting over has a limit
+
+    // Playback control: where the live edge is, how far behind it to play.
     this._resync = true; // start the next media near the live edge
     this._settle = 0;
-    this._lastSeq = 0;
-    this._lastRecv = 0; // when media was last received (ms, performance.now)
-    this._lastMsg = 0; // when any message was last received
     this._gaps = []; // [t, seconds]: gaps between arrivals, and media brought by one arrival
     this._burst = 0; // arrivals less than 0.5 s apart are one burst (of at most 10 s); this numbers them
     this._burstStart = 0; // when the current burst began
@@ -641,12 +716,6 @@ export class Player extends EventTarget {
     this._selfPause = false;
     this._lastLatencyEvent = 0;
     this._lastTrim = 0;
-    this._mediaErrors = [];
-    this._closed = false;
-    this._noRetry = false;
-    this._timer = 0;
-    this._openedAt = 0;
-    this._backoff = new Backoff(this.options.reconnectMinDelay, this.options.reconnectMaxDelay);
 
     this._onVideoEvent = (e) => this._videoEvent(e);
     for (const type of ["pause", "play", "playing", "waiting", "error", "seeked"]) video.addEventListener(type, this._onVideoEvent);
@@ -664,7 +733,7 @@ export class Player extends EventTarget {
   close() {
     if (this._closed) return;
     this._closed = true;
-    clearTimeout(this._timer);
+    this._end();
     clearTimeout(this._settle);
     clearInterval(this._ticker);
     globalThis.document && document.removeEventListener("visibilitychange", this._onVisibility);
@@ -678,58 +747,16 @@ export class Player extends EventTarget {
     this._setStatus("closed");
   }
 
-  // --- events and status
+  // --- protocol: the connection (see Connection) and its messages
 
-  _emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
-  }
-
-  _setStatus(status, reason, extra) {
-    if (this.status === status) return;
-    this.status = status;
-    this._emit("status", { status, reason, ...extra });
-  }
-
-  _fail(error, fatal) {
-    this._emit("error", { error, fatal });
-    if (fatal) this._setStatus("error", error.message);
-  }
-
-  // --- connection
-
-  _connect() {
-    if (this._closed) return;
-    const ws = new WebSocket(this.url, SUBPROTOCOL);
-    ws.binaryType = "arraybuffer";
-    this._ws = ws;
+  _opened() {
     this._expect = null;
-    ws.onopen = () => {
-      if (this._ws !== ws) return;
-      if (ws.protocol !== SUBPROTOCOL) {
-        // Not a segrelay hub (or a proxy dropped the header): retrying will not help.
-        this._noRetry = true;
-        ws.close(1002, "want " + SUBPROTOCOL);
-        this._fail(new Error("segrelay: " + this.url + " does not speak " + SUBPROTOCOL), true);
-        return;
-      }
-      this._openedAt = this._lastMsg = now();
-      if (this.status === "connecting" || this.status === "reconnecting") this._setStatus("waiting");
-    };
-    ws.onmessage = (ev) => {
-      if (this._ws === ws) this._message(ev.data);
-    };
-    ws.onclose = (ev) => {
-      if (this._ws !== ws) return;
-      this._ws = null;
-      this._live = false;
-      if (this._closed || this._noRetry) return;
-      if (this._openedAt && now() - this._openedAt > 3000) this._backoff.reset();
-      this._openedAt = 0;
-      const delay = this._backoff.next();
-      this.stats.reconnects++;
-      this._setStatus("reconnecting", ev.reason || "connection closed (" + ev.code + ")", { code: ev.code, delay });
-      this._timer = setTimeout(() => this._connect(), delay);
-    };
+    this._lastMsg = this._openedAt;
+    if (this.status === "connecting" || this.status === "reconnecting") this._setStatus("waiting");
+  }
+
+  _dropped() {
+    this._live = false;
   }
 
   /** Drops the connection and opens a new one soon (after an error, or silence). */
@@ -738,7 +765,7 @@ export class Player extends EventTarget {
     if (ws) ws.close(4000, reason.slice(0, 100)); // onclose schedules the reconnection
   }
 
-  _message(data) {
+  _received(data) {
     this._lastMsg = now();
     if (typeof data === "string") {
       let msg;
