@@ -3,8 +3,8 @@ package relay
 // Benchmarks of the hot paths, and the one allocation behaviour they rest
 // on. They are not timed tests: CI runs them once each
 // (go test -run '^$' -bench . -benchtime=1x ./...) so they cannot rot. The
-// figures and how they were taken are in perf/README-section.md; the WebM
-// splitter's throughput benchmark is BenchmarkWebMSplitter in webm_test.go.
+// figures and how they were taken are in docs/performance.md; the WebM
+// splitter's throughput benchmark is BenchmarkWebMSplitter in internal/webm.
 //
 //	go test -run '^$' -bench . -benchmem
 //	go test -run '^$' -bench 'Fanout|EndToEnd' -benchmem -benchtime 2s

@@ -12,7 +12,7 @@ import (
 // The recordings in testdata/recordings are real Chromium MediaRecorder
 // output, one file per dataavailable blob; testdata/ffmpeg holds files
 // written by ffmpeg. Their expected.json were made by mkvinfo, not by this
-// module (see internal/tools/expected), so they are an oracle independent of
+// module (see tools/expected), so they are an oracle independent of
 // the splitter.
 
 type expected struct {
