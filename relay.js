@@ -25,9 +25,10 @@
 // Extensions, one SourceBuffer for the life of the player, so the picture
 // never goes black between segments, sessions or reconnections.
 //
-// The file: helpers, then Connection (the WebSocket, status and backoff that
-// Publisher and Player share), Publisher, and Player in three sections:
-// protocol, the MSE append queue, playback control.
+// The file: helpers; Connection, the WebSocket, status and backoff that
+// Publisher and Player share; Publisher; AppendQueue, the MediaSource and the
+// queue that feeds its SourceBuffer; and Player, in sections: protocol,
+// which MediaSource (starting over), playback control.
 //
 // Why the player looks the way it does (measured in Chromium, see
 // docs/browser-facts.md in the repository):
@@ -589,6 +590,204 @@ export function publish(url, stream, options) {
 }
 
 // ---------------------------------------------------------------------------
+// The MSE append queue
+
+/**
+ * AppendQueue owns one MediaSource attached to a video element and feeds its
+ * one SourceBuffer, one operation at a time and in order: appends (init,
+ * media), changeType and removals. A QuotaExceededError frees played media
+ * and retries; any other error, and the MediaSource closing, go to the
+ * player, which starts over with a new AppendQueue.
+ */
+class AppendQueue {
+  /**
+   * @param {typeof MediaSource} MS
+   * @param {HTMLVideoElement} video
+   * @param {string} mime the type to make the SourceBuffer with
+   * @param {{appended(op: object, bufferedEnd: number): void, dropped(op: object): void,
+   *   evicted(): void, failed(reason: string): void, fatal(error: Error): void}} on
+   */
+  constructor(MS, video, mime, on) {
+    this.video = video;
+    /** The type the SourceBuffer was made with, or changed to. */
+    this.mime = mime;
+    this._on = on;
+    /** @type {MediaSource|null} */ this._ms = new MS();
+    /** @type {SourceBuffer|null} */ this._sb = null;
+    this._queue = []; // {kind: "init"|"media"|"changeType"|"remove", ...}
+    this._queuedBytes = 0;
+    this._current = null; // the operation the SourceBuffer is busy with
+    this._initDone = false; // an init was appended to this SourceBuffer
+    const ms = this._ms;
+    if (globalThis.ManagedMediaSource && ms instanceof globalThis.ManagedMediaSource) {
+      video.disableRemotePlayback = true; // required for ManagedMediaSource without an AirPlay source
+    }
+    ms.addEventListener("sourceopen", () => {
+      if (this._ms !== ms) return;
+      try {
+        ms.duration = Infinity; // live
+      } catch {
+        // not essential
+      }
+      try {
+        const sb = ms.addSourceBuffer(this.mime);
+        sb.mode = "sequence";
+        sb.addEventListener("updateend", () => this._updateEnd(sb));
+        sb.addEventListener("error", () => {
+          if (this._sb === sb) this._on.failed("the SourceBuffer could not take a segment");
+        });
+        this._sb = sb;
+      } catch (e) {
+        this._on.fatal(asError(e));
+        return;
+      }
+      this._pump();
+    }, { once: true });
+    ms.addEventListener("sourceclose", () => {
+      if (this._ms === ms) this._on.failed("the MediaSource closed");
+    });
+    this._objectURL = URL.createObjectURL(ms);
+    video.src = this._objectURL;
+  }
+
+  /** Detaches the MediaSource from the video element; the queue is dropped. */
+  close() {
+    this._queue = [];
+    this._queuedBytes = 0;
+    this._current = null;
+    this._sb = null;
+    this._ms = null;
+    this.video.removeAttribute("src");
+    this.video.load();
+    URL.revokeObjectURL(this._objectURL);
+  }
+
+  /** Whether the SourceBuffer exists and its MediaSource is open. */
+  open() {
+    return !!this._sb && !!this._ms && this._ms.readyState === "open";
+  }
+
+  /** Whether the SourceBuffer exists (sourceopen has fired). */
+  hasSourceBuffer() {
+    return !!this._sb;
+  }
+
+  /** Whether operations wait or one runs. */
+  busy() {
+    return this._queue.length > 0 || (!!this._sb && this._sb.updating);
+  }
+
+  /** Bytes of appends waiting. */
+  queuedBytes() {
+    return this._queuedBytes;
+  }
+
+  /** Switches to mime in place; false when the tracks differ (a SourceBuffer cannot change them). */
+  changeType(mime) {
+    if (trackLayout(mime) !== trackLayout(this.mime) || !this._sb || typeof this._sb.changeType !== "function") return false;
+    this.push({ kind: "changeType", mime });
+    this.mime = mime;
+    return true;
+  }
+
+  push(op) {
+    this._queue.push(op);
+    this._queuedBytes += op.bytes || 0;
+    this._pump();
+  }
+
+  /** Drops the media appends that wait (the SourceBuffer does not keep up). */
+  dropMedia() {
+    this._queue = this._queue.filter((op) => op.kind !== "media");
+    this._queuedBytes = this._queue.reduce((n, op) => n + (op.bytes || 0), 0);
+  }
+
+  /** Removes [start, end) before anything else that waits. */
+  removeFirst(start, end) {
+    this._queue.unshift({ kind: "remove", start, end });
+    this._pump();
+  }
+
+  bufferedEnd() {
+    const b = this._sb ? this._sb.buffered : null;
+    return b && b.length ? b.end(b.length - 1) : 0;
+  }
+
+  _pump() {
+    const sb = this._sb;
+    if (!sb || sb.updating || this._current || !this._ms || this._ms.readyState !== "open") return;
+    while (this._queue.length) {
+      const op = this._queue[0];
+      try {
+        if (op.kind === "changeType") {
+          this._queue.shift();
+          sb.changeType(op.mime);
+          continue;
+        }
+        if (op.kind === "remove") {
+          this._queue.shift();
+          if (op.end > op.start) {
+            this._current = op;
+            sb.remove(op.start, op.end);
+            return;
+          }
+          continue;
+        }
+        if (op.kind === "init" && this._initDone) {
+          // A new init restarts the timestamps at 0: reset the parser and
+          // put what follows right after what we have ("sequence" mode).
+          sb.abort();
+          const end = this.bufferedEnd();
+          if (end > 0) sb.timestampOffset = end;
+        }
+        this._current = op;
+        sb.appendBuffer(op.data);
+        this._queue.shift();
+        this._queuedBytes -= op.bytes || 0;
+        if (op.kind === "init") this._initDone = true;
+        return;
+      } catch (e) {
+        this._current = null;
+        if (e && e.name === "QuotaExceededError") {
+          if (!this._evict(op)) {
+            // Nothing left to free: drop it and resume at a keyframe.
+            this._queue.shift();
+            this._queuedBytes -= op.bytes || 0;
+            this._on.dropped(op);
+            continue;
+          }
+          return; // the removal runs first; the append is retried after it
+        }
+        this._on.failed((e && e.message) || String(e));
+        return;
+      }
+    }
+  }
+
+  /** Frees buffer space after QuotaExceededError; false if nothing can go. */
+  _evict(op) {
+    const b = this._sb.buffered;
+    if (!b.length || op.evicted) return false;
+    const ct = this.video.currentTime;
+    const start = b.start(0);
+    const end = Math.min(ct - 1, b.end(b.length - 1) - 1);
+    if (end <= start) return false;
+    op.evicted = true;
+    this._on.evicted();
+    this.removeFirst(start, end);
+    return true;
+  }
+
+  _updateEnd(sb) {
+    if (this._sb !== sb) return;
+    const op = this._current;
+    this._current = null;
+    if (op && op.kind === "media") this._on.appended(op, this.bufferedEnd());
+    this._pump();
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Player
 
 /**
@@ -686,17 +885,9 @@ export class Player extends Connection {
     this._unplayable = ""; // the session's mime when it cannot be played
     this._waitKey = true; // drop media until a keyframe
 
-    // Media Source Extensions and the append queue: one SourceBuffer fed one
-    // operation at a time.
+    // Media Source Extensions: the MediaSource of the moment and its append queue.
     this._MS = mediaSourceClass();
-    /** @type {MediaSource|null} */ this._ms = null;
-    /** @type {SourceBuffer|null} */ this._sb = null;
-    this._objectURL = "";
-    this._sbMime = ""; // the type the SourceBuffer was made with, or changed to
-    this._queue = []; // {kind: "init"|"media"|"changeType"|"remove", ...}
-    this._queuedBytes = 0;
-    this._current = null; // the operation the SourceBuffer is busy with
-    this._initDone = false; // an init was appended to this SourceBuffer
+    /** @type {AppendQueue|null} */ this._mse = null;
     this._mediaErrors = []; // when the media failed lately: starting over has a limit
 
     // Playback control: where the live edge is, how far behind it to play.
@@ -830,29 +1021,20 @@ export class Player extends Connection {
     }
     this._unplayable = "";
     if (this.status === "error") this._setStatus("buffering");
-    if (!this._ms) {
-      this._attach(mime);
-    } else if (this._sbMime && mime !== this._sbMime) {
-      if (trackLayout(mime) === trackLayout(this._sbMime) && this._sb && typeof this._sb.changeType === "function") {
-        this._push({ kind: "changeType", mime });
-        this._sbMime = mime;
-      } else {
-        this._attach(mime); // other tracks: a SourceBuffer cannot change them
-      }
-    } else if (!this._sbMime) {
-      this._sbMime = mime; // sourceopen has not fired yet
+    if (!this._mse || (mime !== this._mse.mime && !this._mse.changeType(mime))) {
+      this._attach(mime); // the first session, or other tracks
     }
   }
 
   _init(data) {
-    if (this._unplayable || !this._ms) return;
+    if (this._unplayable || !this._mse) return;
     this.stats.inits++;
     this._waitKey = true;
-    this._push({ kind: "init", data, bytes: data.byteLength });
+    this._mse.push({ kind: "init", data, bytes: data.byteLength });
   }
 
   _media(hdr, data) {
-    if (this._unplayable || !this._ms) return;
+    if (this._unplayable || !this._mse) return;
     const t = now();
     if (hdr.discontinuity) this.stats.discontinuities++;
     if (this._waitKey && !hdr.keyframe) {
@@ -871,78 +1053,43 @@ export class Player extends Connection {
     this._lastRecv = t;
     this.stats.segments++;
     this.stats.bytes += data.byteLength;
-    if (this._queuedBytes > 64 * 1024 * 1024) {
+    if (this._mse.queuedBytes() > 64 * 1024 * 1024) {
       // The SourceBuffer does not keep up at all: drop what waits, resume at a keyframe.
-      this._queue = this._queue.filter((op) => op.kind !== "media");
-      this._queuedBytes = this._queue.reduce((n, op) => n + (op.bytes || 0), 0);
+      this._mse.dropMedia();
       this._waitKey = true;
       this.stats.droppedSegments++;
       return;
     }
-    this._push({ kind: "media", data, bytes: data.byteLength, t, keyframe: !!hdr.keyframe, burst: this._burst });
+    this._mse.push({ kind: "media", data, bytes: data.byteLength, t, keyframe: !!hdr.keyframe, burst: this._burst });
   }
 
-  // --- MediaSource and the append queue
+  // --- MediaSource: which one, and starting over (AppendQueue feeds it)
 
   /** (Re)attaches a new MediaSource to the video element. */
   _attach(mime) {
-    const first = !this._ms;
+    const first = !this._mse;
     this._detach();
     if (!first) this.stats.resets++;
-    const MS = this._MS;
-    const ms = new MS();
-    this._ms = ms;
-    this._sbMime = mime;
-    this._initDone = false;
     this._resync = true;
     this._edgeEnd = this._edgeTime = 0;
-    if (globalThis.ManagedMediaSource && ms instanceof globalThis.ManagedMediaSource) {
-      this.video.disableRemotePlayback = true; // required for ManagedMediaSource without an AirPlay source
-    }
-    ms.addEventListener("sourceopen", () => {
-      if (this._ms !== ms) return;
-      try {
-        ms.duration = Infinity; // live
-      } catch {
-        // not essential
-      }
-      try {
-        const sb = ms.addSourceBuffer(this._sbMime);
-        sb.mode = "sequence";
-        sb.addEventListener("updateend", () => this._updateEnd(sb));
-        sb.addEventListener("error", () => {
-          if (this._sb === sb) this._recover("the SourceBuffer could not take a segment");
-        });
-        this._sb = sb;
-      } catch (e) {
-        this._fail(asError(e), true);
-        return;
-      }
-      this._pump();
-    }, { once: true });
-    ms.addEventListener("sourceclose", () => {
-      if (this._ms === ms) this._recover("the MediaSource closed");
+    this._mse = new AppendQueue(this._MS, this.video, mime, {
+      appended: (op, end) => this._appended(op, end),
+      dropped: (op) => {
+        if (op.kind === "media") this._waitKey = true;
+        this.stats.droppedSegments++;
+      },
+      evicted: () => this.stats.quotaEvictions++,
+      failed: (reason) => this._recover(reason),
+      fatal: (error) => this._fail(error, true),
     });
-    this._objectURL = URL.createObjectURL(ms);
-    this.video.src = this._objectURL;
     // play() comes once the first media is in, after the start position is chosen.
   }
 
   _detach() {
-    if (this._ms) {
-      this._queue = [];
-      this._queuedBytes = 0;
-      this._current = null;
-      this._sb = null;
-      this._ms = null;
-      this._selfPause = true;
-      this.video.removeAttribute("src");
-      this.video.load();
-    }
-    if (this._objectURL) {
-      URL.revokeObjectURL(this._objectURL);
-      this._objectURL = "";
-    }
+    if (!this._mse) return;
+    this._selfPause = true;
+    this._mse.close();
+    this._mse = null;
   }
 
   /** After a media or SourceBuffer error: a fresh MediaSource and a fresh connection. */
@@ -952,7 +1099,7 @@ export class Player extends Connection {
     this._mediaErrors = this._mediaErrors.filter((x) => t - x < 30000);
     this._mediaErrors.push(t);
     this._fail(new Error("segrelay: " + reason + "; starting over"), false);
-    const mime = this._sbMime;
+    const mime = this._mse ? this._mse.mime : "";
     this._detach();
     if (this._mediaErrors.length > 5) {
       this._fail(new Error("segrelay: the media keeps failing (" + reason + ")"), true);
@@ -963,116 +1110,32 @@ export class Player extends Connection {
     this._reconnect(reason); // the hub sends start, init and the latest keyframe again
   }
 
-  _push(op) {
-    this._queue.push(op);
-    this._queuedBytes += op.bytes || 0;
-    this._pump();
-  }
-
-  _bufferedEnd() {
-    const b = this._sb ? this._sb.buffered : null;
-    return b && b.length ? b.end(b.length - 1) : 0;
-  }
-
-  _pump() {
-    const sb = this._sb;
-    if (!sb || sb.updating || this._current || !this._ms || this._ms.readyState !== "open") return;
-    while (this._queue.length) {
-      const op = this._queue[0];
-      try {
-        if (op.kind === "changeType") {
-          this._queue.shift();
-          sb.changeType(op.mime);
-          continue;
-        }
-        if (op.kind === "remove") {
-          this._queue.shift();
-          if (op.end > op.start) {
-            this._current = op;
-            sb.remove(op.start, op.end);
-            return;
-          }
-          continue;
-        }
-        if (op.kind === "init" && this._initDone) {
-          // A new init restarts the timestamps at 0: reset the parser and
-          // put what follows right after what we have ("sequence" mode).
-          sb.abort();
-          const end = this._bufferedEnd();
-          if (end > 0) sb.timestampOffset = end;
-        }
-        this._current = op;
-        sb.appendBuffer(op.data);
-        this._queue.shift();
-        this._queuedBytes -= op.bytes || 0;
-        if (op.kind === "init") this._initDone = true;
-        return;
-      } catch (e) {
-        this._current = null;
-        if (e && e.name === "QuotaExceededError") {
-          if (!this._evict(op)) {
-            // Nothing left to free: drop it and resume at a keyframe.
-            this._queue.shift();
-            this._queuedBytes -= op.bytes || 0;
-            if (op.kind === "media") this._waitKey = true;
-            this.stats.droppedSegments++;
-            continue;
-          }
-          return; // the removal runs first; the append is retried after it
-        }
-        this._recover((e && e.message) || String(e));
-        return;
-      }
-    }
-  }
-
-  /** Frees buffer space after QuotaExceededError; false if nothing can go. */
-  _evict(op) {
-    const b = this._sb.buffered;
-    if (!b.length || op.evicted) return false;
-    const ct = this.video.currentTime;
-    const start = b.start(0);
-    const end = Math.min(ct - 1, b.end(b.length - 1) - 1);
-    if (end <= start) return false;
-    op.evicted = true;
-    this.stats.quotaEvictions++;
-    this._queue.unshift({ kind: "remove", start, end });
-    this._pump();
-    return true;
-  }
-
-  _updateEnd(sb) {
-    if (this._sb !== sb) return;
-    const op = this._current;
-    this._current = null;
-    if (op && op.kind === "media") {
-      const end = this._bufferedEnd();
-      if (end > this._edgeEnd + 1e-3 || !this._edgeTime) {
-        // A burst that brings seconds more media than the time it took to
-        // arrive (a legacy publisher's 5 s files) is followed by as long a
-        // wait: aim that far behind, or play it in a blink and stall until
-        // the next. (A steady stream brings media as fast as time passes.)
-        if (op.burst === this._burst && op.burst !== this._joinBurst) {
-          this._burstMedia += end - this._edgeEnd;
-          const excess = this._burstMedia - (op.t - this._burstStart) / 1000;
-          if (excess > 1) this._gaps.push([now(), excess]);
-        }
-        this._edgeEnd = end;
-        this._edgeTime = op.t;
-      }
-      if (this._resync) this._scheduleResync();
-    }
-    this._pump();
-  }
-
   // --- playback control
+
+  /** A media append is in: where the live edge is now, and how bursty arrivals are. */
+  _appended(op, end) {
+    if (end > this._edgeEnd + 1e-3 || !this._edgeTime) {
+      // A burst that brings seconds more media than the time it took to
+      // arrive (a legacy publisher's 5 s files) is followed by as long a
+      // wait: aim that far behind, or play it in a blink and stall until
+      // the next. (A steady stream brings media as fast as time passes.)
+      if (op.burst === this._burst && op.burst !== this._joinBurst) {
+        this._burstMedia += end - this._edgeEnd;
+        const excess = this._burstMedia - (op.t - this._burstStart) / 1000;
+        if (excess > 1) this._gaps.push([now(), excess]);
+      }
+      this._edgeEnd = end;
+      this._edgeTime = op.t;
+    }
+    if (this._resync) this._scheduleResync();
+  }
 
   /** Waits until the burst of media has been appended, then starts near the live edge. */
   _scheduleResync() {
     clearTimeout(this._settle);
     this._settle = setTimeout(() => {
-      if (!this._resync || !this._sb) return;
-      if (this._queue.length || this._sb.updating) return this._scheduleResync();
+      if (!this._resync || !this._mse || !this._mse.hasSourceBuffer()) return;
+      if (this._mse.busy()) return this._scheduleResync();
       this._resync = false;
       const v = this.video;
       const b = v.buffered;
@@ -1139,7 +1202,7 @@ export class Player extends Connection {
         this._tick();
         break;
       case "error":
-        if (this._ms && v.error) this._recover("media error " + v.error.code + (v.error.message ? ": " + v.error.message : ""));
+        if (this._mse && v.error) this._recover("media error " + v.error.code + (v.error.message ? ": " + v.error.message : ""));
         break;
       case "seeked":
         this._stuckSince = 0;
@@ -1156,8 +1219,7 @@ export class Player extends Connection {
       this._reconnect("no data for " + this.options.idleTimeout + " ms");
       return;
     }
-    const sb = this._sb;
-    if (!sb || !this._ms || this._ms.readyState !== "open") return;
+    if (!this._mse || !this._mse.open()) return;
     const b = v.buffered;
     if (!b.length || this._resync) {
       if (this._live && this.status !== "reconnecting" && this.status !== "error" && !b.length) this._setStatus("buffering");
@@ -1237,8 +1299,7 @@ export class Player extends Connection {
       const keep = Math.max(1, this.options.backBuffer);
       const start = b.start(0);
       if (ct - start > keep + 5) {
-        this._queue.unshift({ kind: "remove", start: 0, end: ct - keep });
-        this._pump();
+        this._mse.removeFirst(0, ct - keep);
       }
     }
   }
