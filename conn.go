@@ -1,10 +1,13 @@
 package relay
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -13,12 +16,46 @@ import (
 	"github.com/coder/websocket"
 )
 
+// closeGrace is how long a close handshake may take before the connection
+// is dropped: a peer whose socket is full, or that does not answer a close
+// frame, must not hold a goroutine for long. Shutdown waits shutdownGrace.
+const (
+	closeGrace    = time.Second
+	shutdownGrace = 250 * time.Millisecond
+)
+
 // wsConn is one upgraded connection of the hub.
 type wsConn struct {
-	hub     *Hub
-	conn    *websocket.Conn
+	hub  *Hub
+	conn *websocket.Conn
+	// netConn is the hijacked connection under conn: closing it (drop)
+	// ends whatever conn is doing at once, a close handshake included.
+	netConn net.Conn
+	// ctx is the parent of every read and write on conn; drop cancels it.
+	ctx     context.Context
+	cancel  context.CancelFunc
 	closing sync.Once
 	closed  chan struct{} // closed when the connection is closed
+}
+
+// drop ends the connection without a close handshake.
+func (c *wsConn) drop() {
+	c.cancel()
+	if c.netConn != nil {
+		c.netConn.Close()
+	}
+}
+
+// hijackRecorder keeps the net.Conn that websocket.Accept hijacks.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	w.conn = conn
+	return conn, brw, err
 }
 
 // closeErr is how a connection ends: a close code and a reason.
@@ -35,28 +72,43 @@ func closeWith(code websocket.StatusCode, format string, args ...any) *closeErr 
 // is gone, without a handshake) unless a close began already, and waits
 // until the connection is closed.
 func (c *wsConn) finish(ce *closeErr) {
-	c.closing.Do(func() {
-		if ce != nil {
-			c.conn.Close(ce.code, clip(ce.reason))
-		}
-		c.conn.CloseNow()
-		close(c.closed)
-	})
+	c.closing.Do(func() { c.close(ce) })
 	<-c.closed
 }
 
-// closeAsync starts the close handshake without waiting for it, on a
+// closeAsync starts closing the connection with ce without waiting, on a
 // goroutine the hub waits for. It does nothing if a close began already.
 func (c *wsConn) closeAsync(ce *closeErr) {
 	c.closing.Do(func() {
 		c.hub.wg.Add(1)
 		go func() {
 			defer c.hub.wg.Done()
-			c.conn.Close(ce.code, clip(ce.reason))
-			c.conn.CloseNow()
-			close(c.closed)
+			c.close(ce)
 		}()
 	})
+}
+
+// close sends ce and waits for the peer's answer for closeGrace at most,
+// then drops the connection.
+func (c *wsConn) close(ce *closeErr) {
+	defer close(c.closed)
+	defer c.drop()
+	if ce == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.conn.Close(ce.code, clip(ce.reason))
+	}()
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		c.drop() // a full socket or a silent peer: Close returns now
+		<-done
+	}
 }
 
 // done forgets the connection; its goroutine is over.
@@ -85,7 +137,7 @@ func closeFor(err error) *closeErr {
 	switch {
 	case errors.Is(err, ErrBadWebM):
 		return closeWith(websocket.StatusInvalidFramePayloadData, "%v", err)
-	case errors.Is(err, ErrSegmentTooBig):
+	case errors.Is(err, ErrSegmentTooBig), errors.Is(err, ErrOverBudget):
 		return closeWith(websocket.StatusMessageTooBig, "%v", err)
 	case errors.Is(err, errNoInit):
 		return closeWith(websocket.StatusProtocolError, "%v", err)
@@ -104,10 +156,15 @@ type inMessage struct {
 	err  error
 }
 
+// A publisher's read buffer is kept for the next message when it is at most
+// this big; a bigger one is let go, so that a few large messages do not pin
+// memory for the connection's life.
+const keepReadBuffer = 256 << 10
+
 // servePublisher runs a publisher connection until it ends. Two goroutines:
 // this one handles messages and timers; a reader hands it one message at a
-// time (reusing its buffer), so an idle timeout can still close the
-// connection with a code while a read is pending.
+// time (reusing its buffer, counted against the memory budget), so a timeout
+// can still close the connection with a code while a read is pending.
 func (h *Hub) servePublisher(w http.ResponseWriter, r *http.Request, p *Publisher, legacy bool) {
 	c, err := h.accept(w, r)
 	if err != nil {
@@ -115,49 +172,82 @@ func (h *Hub) servePublisher(w http.ResponseWriter, r *http.Request, p *Publishe
 		return
 	}
 	defer c.done()
+	p.announce()
 	c.conn.SetReadLimit(int64(h.cfg.maxMessageBytes))
 	log := h.cfg.logger.With("stream", p.Stream(), "role", "publish", "remote", r.RemoteAddr, "legacy", legacy)
 	log.Debug("segrelay: publisher connected")
 
-	ctx, cancel := context.WithCancel(context.Background())
 	msgs := make(chan inMessage)
 	next := make(chan struct{})
+	quit := make(chan struct{})
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		var buf bytes.Buffer
-		for {
-			typ, rd, err := c.conn.Reader(ctx)
-			if err == nil {
-				buf.Reset()
-				_, err = buf.ReadFrom(rd)
-			}
-			select {
-			case msgs <- inMessage{typ: typ, data: buf.Bytes(), err: err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-			select {
-			case <-next:
-			case <-ctx.Done():
-				return
-			}
-		}
+		c.readMessages(msgs, next, quit)
 	}()
 
 	ps := &pubSession{hub: h, c: c, p: p, legacy: legacy,
-		files: legacyAssembler{chunkSize: h.cfg.legacyChunkSize, maxFile: h.cfg.maxSegmentBytes}}
+		files: legacyAssembler{chunkSize: h.cfg.legacyChunkSize, maxFile: h.cfg.maxSegmentBytes},
+		held:  holding{b: &h.budget}}
 	ce := ps.run(msgs, next)
+	close(quit) // the reader drains until the close handshake is over
+	ps.held.release()
 	p.Close()
 	if ce != nil && ce.code != websocket.StatusNormalClosure {
 		log.Info("segrelay: publisher closed", "code", int(ce.code), "reason", ce.reason)
 	}
 	c.finish(ce)
-	cancel() // only now: cancelling a pending read drops the connection
 	log.Debug("segrelay: publisher gone")
+}
+
+// readMessages reads a publisher's messages into one buffer and hands each
+// to msgs, waiting for next before reading on. Once quit is closed it reads
+// and discards, so a close handshake is answered, until the connection ends.
+func (c *wsConn) readMessages(msgs chan<- inMessage, next, quit <-chan struct{}) {
+	var buf bytes.Buffer
+	held := holding{b: &c.hub.budget}
+	defer held.release()
+	defer c.discard()
+	for {
+		typ, rd, err := c.conn.Reader(c.ctx)
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(rd)
+		}
+		if err == nil {
+			err = held.resize(buf.Cap(), "a publisher's read buffer")
+		}
+		select {
+		case msgs <- inMessage{typ: typ, data: buf.Bytes(), err: err}:
+		case <-quit:
+			return
+		}
+		if err != nil {
+			return
+		}
+		select {
+		case <-next:
+		case <-quit:
+			return
+		}
+		if buf.Cap() > keepReadBuffer {
+			buf = bytes.Buffer{}
+			held.release()
+		}
+	}
+}
+
+// discard reads and drops messages until the connection fails or closes.
+func (c *wsConn) discard() {
+	for {
+		_, rd, err := c.conn.Reader(c.ctx)
+		if err != nil {
+			return
+		}
+		if _, err := io.Copy(io.Discard, rd); err != nil {
+			return
+		}
+	}
 }
 
 // pubSession is the state of one publisher connection.
@@ -178,6 +268,7 @@ type pubSession struct {
 	segData  []byte
 
 	files legacyAssembler
+	held  holding // segData or the legacy file being assembled
 
 	statsSent int
 	statsAt   time.Time
@@ -185,10 +276,29 @@ type pubSession struct {
 
 // run handles messages until the connection ends. It returns how to close
 // it, or nil when the peer closed it already.
+//
+// A v1 publisher must send its start within the start timeout; every
+// publisher must publish at least the minimum bytes within every idle timeout:
+// messages that publish nothing (a trickle of tiny chunks, stats, a segment
+// sent byte by byte) do not keep a stream's name.
 func (ps *pubSession) run(msgs <-chan inMessage, next chan<- struct{}) *closeErr {
 	cfg := &ps.hub.cfg
+	start := time.NewTimer(cfg.startTimeout)
+	defer start.Stop()
+	if ps.legacy {
+		// No start message: a legacy page sends its first chunk when its
+		// first file is recorded, seconds later. The idle rule bounds it.
+		start.Stop()
+	}
 	idle := time.NewTimer(cfg.publisherIdleTimeout)
 	defer idle.Stop()
+	var progressAt int64 // p.Published() when idle was last reset
+	progress := func() {
+		if n := ps.p.Published(); n-progressAt >= int64(cfg.publisherMinBytes) {
+			progressAt = n
+			idle.Reset(cfg.publisherIdleTimeout)
+		}
+	}
 	file := time.NewTimer(time.Hour)
 	file.Stop()
 	defer file.Stop()
@@ -198,7 +308,6 @@ func (ps *pubSession) run(msgs <-chan inMessage, next chan<- struct{}) *closeErr
 			if m.err != nil {
 				return ps.readError(m.err)
 			}
-			idle.Reset(cfg.publisherIdleTimeout)
 			var ce *closeErr
 			if ps.legacy {
 				ce = ps.legacyMessage(m)
@@ -213,15 +322,23 @@ func (ps *pubSession) run(msgs <-chan inMessage, next chan<- struct{}) *closeErr
 			if ce != nil {
 				return ce
 			}
+			if ps.started {
+				start.Stop()
+			}
+			progress()
 			next <- struct{}{}
 		case <-file.C:
 			if f := ps.files.flush(); f != nil {
+				ps.held.release()
 				if err := ps.p.writeFile(f); err != nil {
 					return closeFor(err)
 				}
+				progress()
 			}
+		case <-start.C:
+			return closeWith(websocket.StatusPolicyViolation, "no start message within %v", cfg.startTimeout)
 		case <-idle.C:
-			return closeWith(websocket.StatusPolicyViolation, "publisher idle for %v", cfg.publisherIdleTimeout)
+			return closeWith(websocket.StatusPolicyViolation, "idle: published less than %d bytes in %v", cfg.publisherMinBytes, cfg.publisherIdleTimeout)
 		}
 	}
 }
@@ -231,6 +348,9 @@ func (ps *pubSession) run(msgs <-chan inMessage, next chan<- struct{}) *closeErr
 func (ps *pubSession) readError(err error) *closeErr {
 	if websocket.CloseStatus(err) != -1 || errors.Is(err, websocket.ErrMessageTooBig) {
 		return nil
+	}
+	if errors.Is(err, ErrOverBudget) {
+		return closeFor(err)
 	}
 	if ps.hub.isClosed() {
 		return closeWith(websocket.StatusGoingAway, "hub shutting down")
@@ -260,9 +380,10 @@ func (ps *pubSession) message(m inMessage) *closeErr {
 				if ps.segInit {
 					kind = KindInit
 				}
-				err := ps.p.WriteSegment(Segment{Kind: kind, Keyframe: ps.segKey, Data: ps.segData})
+				data := ps.segData
 				ps.declared, ps.segData = false, nil
-				if err != nil {
+				ps.held.release() // the stream counts what it keeps of it
+				if err := ps.p.WriteSegment(Segment{Kind: kind, Keyframe: ps.segKey, Data: data}); err != nil {
 					return closeFor(err)
 				}
 			}
@@ -309,10 +430,16 @@ func (ps *pubSession) message(m inMessage) *closeErr {
 			return closeWith(websocket.StatusProtocolError, "segment without a size")
 		case *msg.Size > int64(maxSeg):
 			return closeWith(websocket.StatusMessageTooBig, "segment of %d bytes: the limit is %d", *msg.Size, maxSeg)
+		case msg.Init && *msg.Size > int64(ps.hub.cfg.maxInitBytes):
+			return closeWith(websocket.StatusMessageTooBig, "init segment of %d bytes: the limit is %d", *msg.Size, ps.hub.cfg.maxInitBytes)
+		}
+		size := int(*msg.Size)
+		if err := ps.held.resize(size, "a declared segment"); err != nil {
+			return closeFor(err)
 		}
 		ps.declared = true
-		ps.segSize, ps.segInit, ps.segKey = int(*msg.Size), msg.Init, msg.Keyframe
-		ps.segData = make([]byte, 0, min(ps.segSize, 1<<20))
+		ps.segSize, ps.segInit, ps.segKey = size, msg.Init, msg.Keyframe
+		ps.segData = make([]byte, 0, size) // no append growth: the size is known
 	case "end":
 		if ps.declared {
 			return closeWith(websocket.StatusProtocolError, "end inside a segment (%d of %d bytes)", len(ps.segData), ps.segSize)
@@ -345,7 +472,14 @@ func (ps *pubSession) legacyMessage(m inMessage) *closeErr {
 	if m.typ != websocket.MessageBinary {
 		return nil
 	}
-	f, err := ps.files.add(m.data)
+	err := ps.held.resize(len(ps.files.buf)+len(m.data), "a legacy file")
+	var f []byte
+	if err == nil {
+		f, err = ps.files.add(m.data)
+	}
+	if err == nil {
+		err = ps.held.resize(cap(ps.files.buf), "a legacy file")
+	}
 	if err == nil && f != nil {
 		err = ps.p.writeFile(f)
 	}
@@ -365,7 +499,7 @@ func (ps *pubSession) sendStats() {
 	}
 	ps.statsSent, ps.statsAt = n, now
 	b := fmt.Appendf(nil, `{"type":"stats","subscribers":%d}`, n)
-	ctx, cancel := context.WithTimeout(context.Background(), ps.hub.cfg.writeTimeout)
+	ctx, cancel := context.WithTimeout(ps.c.ctx, ps.hub.cfg.writeTimeout)
 	defer cancel()
 	ps.c.conn.Write(ctx, websocket.MessageText, b)
 }
@@ -385,11 +519,12 @@ func (h *Hub) serveSubscriber(w http.ResponseWriter, r *http.Request, s *Subscri
 		return
 	}
 	defer c.done()
+	s.announce()
 	c.conn.SetReadLimit(4096)
 	log := h.cfg.logger.With("stream", s.Stream(), "role", "subscribe", "remote", r.RemoteAddr, "legacy", legacy)
 	log.Debug("segrelay: subscriber connected")
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(c.ctx)
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()

@@ -21,6 +21,17 @@
 // /live/{stream}/subscribe. Authorize runs before the WebSocket upgrade; it
 // is the place to check cookies or tokens.
 //
+// # Limits
+//
+// NewHub with no options is safe to expose to anyone: every byte the hub
+// keeps for a client counts against a bound. Publishers share a memory
+// budget (WithMemoryBudget, 256 MiB) for inits, GOP caches and what they
+// are sending; there are at most 100 live streams and 1,000 subscribers
+// (WithMaxStreams, WithMaxSubscribers); a publisher must start within 5 s
+// and keep publishing to keep its stream's name. The README's Deploying
+// section gives the resulting memory bound and what the http.Server around
+// the hub must set.
+//
 // # Segments
 //
 // A stream is a sequence of Segments: KindStart (a publisher session begins,
@@ -35,8 +46,9 @@
 //
 // # Slow subscribers
 //
-// Each subscriber has a queue bounded in bytes (WithSubscriberQueueBytes).
-// Publishing never waits for a subscriber: when a queue overflows, that
+// Each subscriber has a queue bounded in bytes (WithSubscriberQueueBytes)
+// and entries, every entry counted. Publishing never waits for a
+// subscriber: when a queue overflows, that
 // subscriber skips to the next keyframe and the segment it resumes with
 // carries Discontinuity. One that overflows again and again is closed with
 // ErrTooSlow (WebSocket close code 1013). Other subscribers never notice.

@@ -1,8 +1,10 @@
 package relay
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -23,8 +25,12 @@ import (
 // upgrade are an HTTP status with a one-line text body: 400 bad stream name
 // or request, 401/403 from the Authorize hook or the origin check, 404
 // unknown route, 409 the stream already has a publisher, 429 over a
-// configured limit, 503 shutting down.
+// configured limit, 503 shutting down or over the memory budget.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := checkHost(r, h.cfg.hostPatterns); err != nil {
+		httpError(w, http.StatusForbidden, err.Error())
+		return
+	}
 	p := strings.TrimPrefix(r.URL.Path, "/")
 	if p == "relay.js" {
 		serveRelayJS(w, r) // the browser client, embedded (relayjs.go)
@@ -117,7 +123,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers):
 		return http.StatusTooManyRequests
-	case errors.Is(err, ErrHubClosed):
+	case errors.Is(err, ErrHubClosed), errors.Is(err, ErrOverBudget):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -172,20 +178,52 @@ func checkOrigin(r *http.Request, patterns []string) error {
 	return fmt.Errorf("segrelay: origin %q is not allowed (see WithOriginPatterns)", origin)
 }
 
+// checkHost allows a request whose Host matches one of patterns (all when
+// there are none): the defence against DNS rebinding (see WithHosts).
+func checkHost(r *http.Request, patterns []string) error {
+	if len(patterns) == 0 {
+		return nil
+	}
+	host := strings.ToLower(r.Host)
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+		if strings.Contains(h, ":") {
+			name = "[" + h + "]" // IPv6, written as in a Host header
+		}
+	}
+	for _, pattern := range patterns {
+		target := name
+		if strings.Contains(strings.TrimPrefix(pattern, "["), "]:") || (!strings.HasPrefix(pattern, "[") && strings.Contains(pattern, ":")) {
+			target = host // the pattern names a port
+		}
+		ok, err := path.Match(strings.ToLower(pattern), target)
+		if err != nil {
+			return fmt.Errorf("segrelay: bad host pattern %q: %v", pattern, err)
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("segrelay: host %q is not allowed (see WithHosts)", r.Host)
+}
+
 // accept upgrades the request. The origin was checked already.
 func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hw := &hijackRecorder{ResponseWriter: w}
+	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
 		InsecureSkipVerify: true,
 	})
 	if err != nil {
 		return nil, err
 	}
-	c := &wsConn{hub: h, conn: conn, closed: make(chan struct{})}
+	c := &wsConn{hub: h, conn: conn, netConn: hw.conn, closed: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		conn.Close(websocket.StatusGoingAway, "hub shutting down")
+		c.close(closeFor(ErrHubClosed))
 		return nil, ErrHubClosed
 	}
 	h.conns[c] = struct{}{}

@@ -5,8 +5,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-
-	"github.com/coder/websocket"
+	"time"
 )
 
 // A Hub relays streams from publishers to subscribers. It is an
@@ -15,8 +14,12 @@ import (
 type Hub struct {
 	cfg config
 
+	budget budget // bytes held for publishers (WithMemoryBudget)
+
 	mu      sync.Mutex
 	streams map[string]*stream
+	live    int // streams with a publisher
+	nsubs   int // subscribers of all streams
 	conns   map[*wsConn]struct{}
 	closed  bool
 
@@ -27,11 +30,13 @@ type Hub struct {
 
 // NewHub returns a Hub configured by opts.
 func NewHub(opts ...Option) *Hub {
-	return &Hub{
+	h := &Hub{
 		cfg:     newConfig(opts),
 		streams: make(map[string]*stream),
 		conns:   make(map[*wsConn]struct{}),
 	}
+	h.budget.limit = h.cfg.memoryBudget
+	return h
 }
 
 // Publish takes the stream name for a new publisher session. mime is the
@@ -40,12 +45,13 @@ func NewHub(opts ...Option) *Hub {
 // Publisher.Close, or when ctx is done.
 //
 // Errors: ErrBadStreamName, ErrStreamBusy (the stream has a publisher),
-// ErrTooManyStreams, ErrHubClosed.
+// ErrTooManyStreams, ErrOverBudget, ErrHubClosed.
 func (h *Hub) Publish(ctx context.Context, name, mime string) (*Publisher, error) {
 	p, err := h.claim(name)
 	if err != nil {
 		return nil, err
 	}
+	p.announce()
 	if err := p.begin(mime); err != nil {
 		p.Close()
 		return nil, err
@@ -57,27 +63,36 @@ func (h *Hub) Publish(ctx context.Context, name, mime string) (*Publisher, error
 	return p, nil
 }
 
-// claim makes a publisher the owner of stream name.
+// claim makes a new publisher the owner of stream name. Its session is not
+// announced (OnPublish) until the caller knows it really started.
 func (h *Hub) claim(name string) (*Publisher, error) {
 	st, err := h.lockStream(name)
 	if err != nil {
 		return nil, err
 	}
-	if st.pub != nil {
+	switch {
+	case st.pub != nil:
+		err = ErrStreamBusy
+	case h.live >= h.cfg.maxStreams:
+		err = ErrTooManyStreams
+	case h.budget.full():
+		err = ErrOverBudget
+	}
+	if err != nil {
 		h.unlockStream(st)
-		return nil, ErrStreamBusy
+		return nil, err
 	}
-	p := &Publisher{hub: h, stream: st}
+	p := &Publisher{hub: h, stream: st, held: holding{b: &h.budget}}
 	st.pub = p
+	h.live++
 	h.unlockStream(st)
-	if f := h.cfg.onPublish; f != nil {
-		f(name)
-	}
 	return p, nil
 }
 
-// lockStream returns stream name, created within the stream limit if need
-// be, with h.mu and the stream's mu held: release them with unlockStream.
+// lockStream returns stream name, created if need be, with h.mu and the
+// stream's mu held: release them with unlockStream. A stream is kept while
+// it has a publisher or subscribers, so the publisher and subscriber limits
+// bound the streams.
 func (h *Hub) lockStream(name string) (*stream, error) {
 	if !validStreamName(name) {
 		return nil, ErrBadStreamName
@@ -89,11 +104,7 @@ func (h *Hub) lockStream(name string) (*stream, error) {
 	}
 	st := h.streams[name]
 	if st == nil {
-		if h.cfg.maxStreams > 0 && len(h.streams) >= h.cfg.maxStreams {
-			h.mu.Unlock()
-			return nil, ErrTooManyStreams
-		}
-		st = &stream{hub: h, name: name}
+		st = &stream{hub: h, name: name, held: holding{b: &h.budget}}
 		h.streams[name] = st
 	}
 	st.mu.Lock()
@@ -122,11 +133,16 @@ func (h *Hub) unpublish(p *Publisher, started bool) {
 	owned := st.pub == p
 	if owned {
 		st.pub = nil
-		st.start, st.init = nil, nil
+		h.live--
+		st.start = nil
+		st.setInit(nil)
 		st.resetGOP(false)
 	}
 	h.unlockStream(st)
-	if f := h.cfg.onUnpublish; owned && f != nil {
+	p.mu.Lock()
+	announced := p.announced
+	p.mu.Unlock()
+	if f := h.cfg.onUnpublish; owned && announced && f != nil {
 		f(st.name)
 	}
 }
@@ -137,13 +153,13 @@ func (h *Hub) unpublish(p *Publisher, started bool) {
 // at once. It stays across publisher sessions (KindEnd, then KindStart when
 // the next publisher comes) until Subscriber.Close, or until ctx is done.
 //
-// Errors: ErrBadStreamName, ErrTooManyStreams, ErrTooManySubscribers,
-// ErrHubClosed.
+// Errors: ErrBadStreamName, ErrTooManySubscribers, ErrHubClosed.
 func (h *Hub) Subscribe(ctx context.Context, name string) (*Subscriber, error) {
 	s, err := h.subscribe(name)
 	if err != nil {
 		return nil, err
 	}
+	s.announce()
 	stop := context.AfterFunc(ctx, func() { s.end(ctx.Err()) })
 	s.mu.Lock()
 	s.stop = stop
@@ -151,21 +167,21 @@ func (h *Hub) Subscribe(ctx context.Context, name string) (*Subscriber, error) {
 	return s, nil
 }
 
+// subscribe joins a new subscriber to stream name. It is not announced
+// (OnSubscribe) until the caller knows it really started.
 func (h *Hub) subscribe(name string) (*Subscriber, error) {
 	st, err := h.lockStream(name)
 	if err != nil {
 		return nil, err
 	}
-	if h.cfg.maxSubscribers > 0 && len(st.subs) >= h.cfg.maxSubscribers {
+	if h.nsubs >= h.cfg.maxSubscribers || (h.cfg.maxSubscribersPerStream > 0 && len(st.subs) >= h.cfg.maxSubscribersPerStream) {
 		h.unlockStream(st)
 		return nil, ErrTooManySubscribers
 	}
 	s := &Subscriber{hub: h, stream: st, limit: h.cfg.queueBytes, notify: make(chan struct{}, 1)}
 	st.join(s)
+	h.nsubs++
 	h.unlockStream(st)
-	if f := h.cfg.onSubscribe; f != nil {
-		f(name)
-	}
 	return s, nil
 }
 
@@ -174,9 +190,14 @@ func (h *Hub) leave(s *Subscriber) {
 	st := s.stream
 	h.mu.Lock()
 	st.mu.Lock()
-	st.remove(s)
+	if st.remove(s) {
+		h.nsubs--
+	}
 	h.unlockStream(st)
-	if f := h.cfg.onUnsubscribe; f != nil {
+	s.mu.Lock()
+	announced := s.announced
+	s.mu.Unlock()
+	if f := h.cfg.onUnsubscribe; announced && f != nil {
 		f(st.name)
 	}
 }
@@ -189,6 +210,7 @@ func (h *Hub) Stats() Stats {
 		Segments:   h.segments.Load(),
 		Drops:      h.drops.Load(),
 		SlowClosed: h.slowClosed.Load(),
+		Held:       h.budget.held.Load(),
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -223,11 +245,13 @@ func (h *Hub) Streams() []StreamInfo {
 }
 
 // Shutdown stops the hub: new requests get 503 and ErrHubClosed, every
-// WebSocket is closed with 1001 ("going away"), in-process publishers and
-// subscribers end with ErrHubClosed. It waits for the hub's goroutines to
-// finish, or until ctx is done: then it drops the remaining connections
-// without a close handshake, waits for their goroutines, and returns ctx's
-// error. It does not shut down the http.Server the hub is mounted on.
+// WebSocket is sent a 1001 ("going away") close frame, in-process publishers
+// and subscribers end with ErrHubClosed. A connection whose socket is full,
+// or whose peer does not answer the close within 250 ms, is dropped without
+// a handshake, so Shutdown returns promptly whatever the clients do. If ctx
+// is done first, the remaining connections are dropped at once and ctx's
+// error is returned. It does not shut down the http.Server
+// the hub is mounted on.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
@@ -245,7 +269,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Unlock()
 
 	for _, c := range conns {
-		c.closeAsync(closeWith(websocket.StatusGoingAway, "hub shutting down"))
+		c.closeAsync(closeFor(ErrHubClosed))
 	}
 	for _, p := range pubs {
 		p.end(ErrHubClosed)
@@ -259,16 +283,20 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		h.wg.Wait()
 		close(done)
 	}()
+	grace := time.NewTimer(shutdownGrace)
+	defer grace.Stop()
 	select {
 	case <-done:
 		return nil
+	case <-grace.C:
 	case <-ctx.Done():
 	}
+	// Full sockets and silent peers: drop them.
 	h.mu.Lock()
 	conns = h.connList()
 	h.mu.Unlock()
 	for _, c := range conns {
-		c.conn.CloseNow()
+		c.drop()
 	}
 	<-done
 	return ctx.Err()

@@ -14,18 +14,24 @@ type Option func(*config)
 type config struct {
 	authorize      func(r *http.Request, stream string, role Role) error
 	originPatterns []string
+	hostPatterns   []string
 
 	maxMessageBytes int
 	maxSegmentBytes int
+	maxInitBytes    int
 	gopCacheBytes   int
 	queueBytes      int
+	memoryBudget    int64
 
 	writeTimeout         time.Duration
 	pingInterval         time.Duration
+	startTimeout         time.Duration
 	publisherIdleTimeout time.Duration
+	publisherMinBytes    int
 
-	maxStreams     int
-	maxSubscribers int
+	maxStreams              int
+	maxSubscribers          int
+	maxSubscribersPerStream int
 
 	legacyChunkSize   int
 	legacyFileTimeout time.Duration
@@ -39,14 +45,22 @@ type config struct {
 }
 
 // Defaults, documented on the options that change them.
+// The limits are chosen so that NewHub() with no options is safe to expose:
+// see the README's Deploying section for the memory bound they give.
 const (
 	defaultMaxMessageBytes      = 1 << 20
-	defaultMaxSegmentBytes      = 16 << 20
+	defaultMaxSegmentBytes      = 8 << 20
+	defaultMaxInitBytes         = 1 << 20
 	defaultGOPCacheBytes        = 8 << 20
 	defaultQueueBytes           = 2 << 20
+	defaultMemoryBudget         = 256 << 20
 	defaultWriteTimeout         = 10 * time.Second
 	defaultPingInterval         = 30 * time.Second
+	defaultStartTimeout         = 5 * time.Second
 	defaultPublisherIdleTimeout = 30 * time.Second
+	defaultPublisherMinBytes    = 8 << 10
+	defaultMaxStreams           = 100
+	defaultMaxSubscribers       = 1000
 	defaultLegacyChunkSize      = 5120
 	defaultLegacyFileTimeout    = time.Second
 )
@@ -55,11 +69,17 @@ func newConfig(opts []Option) config {
 	c := config{
 		maxMessageBytes:      defaultMaxMessageBytes,
 		maxSegmentBytes:      defaultMaxSegmentBytes,
+		maxInitBytes:         defaultMaxInitBytes,
 		gopCacheBytes:        defaultGOPCacheBytes,
 		queueBytes:           defaultQueueBytes,
+		memoryBudget:         defaultMemoryBudget,
 		writeTimeout:         defaultWriteTimeout,
 		pingInterval:         defaultPingInterval,
+		startTimeout:         defaultStartTimeout,
 		publisherIdleTimeout: defaultPublisherIdleTimeout,
+		publisherMinBytes:    defaultPublisherMinBytes,
+		maxStreams:           defaultMaxStreams,
+		maxSubscribers:       defaultMaxSubscribers,
 		legacyChunkSize:      defaultLegacyChunkSize,
 		legacyFileTimeout:    defaultLegacyFileTimeout,
 		logger:               slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -71,7 +91,7 @@ func newConfig(opts []Option) config {
 }
 
 // positive returns v, or def when v is zero or negative.
-func positive[T int | time.Duration](v, def T) T {
+func positive[T int | int64 | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}
@@ -97,17 +117,45 @@ func WithOriginPatterns(patterns ...string) Option {
 	return func(c *config) { c.originPatterns = append([]string(nil), patterns...) }
 }
 
+// WithHosts allows only requests whose Host header matches one of the
+// patterns (path.Match syntax, case-insensitive; a pattern without a port
+// matches any port). Others get 403. By default every Host is accepted.
+//
+// It defends against DNS rebinding: a page on evil.example whose name is
+// made to resolve to your server's address sends Host: evil.example and a
+// matching Origin, so the same-origin check passes. A hub reachable on a
+// private address (a LAN box, localhost during development) that relies on
+// its address for access control should list its real names here.
+func WithHosts(patterns ...string) Option {
+	return func(c *config) { c.hostPatterns = append([]string(nil), patterns...) }
+}
+
 // WithMaxMessageBytes limits one WebSocket message from a publisher
 // (default 1 MiB). A larger one closes the connection with 1009.
 func WithMaxMessageBytes(n int) Option {
 	return func(c *config) { c.maxMessageBytes = positive(n, defaultMaxMessageBytes) }
 }
 
-// WithMaxSegmentBytes limits one segment (default 16 MiB): a declared
+// WithMaxSegmentBytes limits one segment (default 8 MiB): a declared
 // segment, a Cluster start held back until its keyframe flag is known, a
 // legacy file. Over it the publisher is closed with 1009.
 func WithMaxSegmentBytes(n int) Option {
 	return func(c *config) { c.maxSegmentBytes = positive(n, defaultMaxSegmentBytes) }
+}
+
+// WithMaxInitBytes limits one init segment (default 1 MiB; real WebM
+// headers are under a few KB). Over it the publisher is closed with 1009.
+func WithMaxInitBytes(n int) Option {
+	return func(c *config) { c.maxInitBytes = positive(n, defaultMaxInitBytes) }
+}
+
+// WithMemoryBudget bounds the bytes the hub holds on behalf of publishers
+// (default 256 MiB): init segments, GOP caches, segments being received or
+// held back, legacy files being assembled and publishers' read buffers. Over
+// the budget, new publishers get 503, and a publisher whose bytes would push
+// the hub over it is closed with 1009. Stats.Held is the current figure.
+func WithMemoryBudget(n int64) Option {
+	return func(c *config) { c.memoryBudget = positive(n, defaultMemoryBudget) }
 }
 
 // WithGOPCacheBytes bounds the per-stream cache of media since the last
@@ -139,22 +187,47 @@ func WithPingInterval(d time.Duration) Option {
 	return func(c *config) { c.pingInterval = positive(d, defaultPingInterval) }
 }
 
-// WithPublisherIdleTimeout closes a WebSocket publisher that sends nothing
-// for this long (default 30 s) with 1008.
+// WithStartTimeout closes a protocol v1 publisher that has not sent its
+// start message this long after the upgrade (default 5 s) with 1008, so a
+// connection cannot hold a stream's name without publishing. A legacy
+// publisher has no start message (it sends its first chunk when its first
+// file is recorded): the idle rule of WithPublisherIdleTimeout bounds it.
+func WithStartTimeout(d time.Duration) Option {
+	return func(c *config) { c.startTimeout = positive(d, defaultStartTimeout) }
+}
+
+// WithPublisherIdleTimeout and WithPublisherMinBytes set the least a
+// WebSocket publisher must do to keep its stream: publish at least minBytes
+// of init and media segments within every idle timeout (defaults: 8 KiB in
+// 30 s, under 2.2 kbit/s, far below any real audio or video). One that does
+// not is closed with 1008, however many small messages it sends, so
+// nobody holds a name with a trickle.
 func WithPublisherIdleTimeout(d time.Duration) Option {
 	return func(c *config) { c.publisherIdleTimeout = positive(d, defaultPublisherIdleTimeout) }
 }
 
-// WithMaxStreams limits the number of streams (default 0: no limit). Over
-// it, new publishers and subscribers of other streams get 429.
-func WithMaxStreams(n int) Option {
-	return func(c *config) { c.maxStreams = max(n, 0) }
+// WithPublisherMinBytes: see WithPublisherIdleTimeout.
+func WithPublisherMinBytes(n int) Option {
+	return func(c *config) { c.publisherMinBytes = positive(n, defaultPublisherMinBytes) }
 }
 
-// WithMaxSubscribers limits the subscribers of one stream (default 0: no
-// limit). Over it, new subscribers get 429.
+// WithMaxStreams limits the live streams, those with a publisher (default
+// 100). Over it, publishers of other streams get 429. Streams that only
+// have subscribers are bounded by WithMaxSubscribers.
+func WithMaxStreams(n int) Option {
+	return func(c *config) { c.maxStreams = positive(n, defaultMaxStreams) }
+}
+
+// WithMaxSubscribers limits the subscribers of the whole hub, in-process
+// and WebSocket (default 1,000). Over it, new subscribers get 429.
 func WithMaxSubscribers(n int) Option {
-	return func(c *config) { c.maxSubscribers = max(n, 0) }
+	return func(c *config) { c.maxSubscribers = positive(n, defaultMaxSubscribers) }
+}
+
+// WithMaxSubscribersPerStream limits the subscribers of one stream
+// (default: only the hub's limit). Over it, new subscribers get 429.
+func WithMaxSubscribersPerStream(n int) Option {
+	return func(c *config) { c.maxSubscribersPerStream = max(n, 0) }
 }
 
 // WithLegacyChunkSize sets the chunk size of the legacy framing (default
@@ -181,13 +254,15 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// OnPublish is called when a publisher takes a stream.
+// OnPublish is called when a publisher takes a stream: for a WebSocket
+// publisher, once the upgrade succeeded (a failed upgrade fires no hook).
 func OnPublish(f func(stream string)) Option { return func(c *config) { c.onPublish = f } }
 
 // OnUnpublish is called when a stream's publisher leaves.
 func OnUnpublish(f func(stream string)) Option { return func(c *config) { c.onUnpublish = f } }
 
-// OnSubscribe is called when a subscriber joins a stream.
+// OnSubscribe is called when a subscriber joins a stream: for a WebSocket
+// subscriber, once the upgrade succeeded.
 func OnSubscribe(f func(stream string)) Option { return func(c *config) { c.onSubscribe = f } }
 
 // OnUnsubscribe is called when a subscriber leaves a stream.

@@ -18,14 +18,17 @@ type Publisher struct {
 	stream *stream
 	once   sync.Once
 
-	mu       sync.Mutex
-	stop     func() bool // stops the context.AfterFunc of Publish
-	mime     string
-	started  bool // Start was published
-	hasInit  bool // an init was published in this session
-	mode     publishMode
-	splitter *webm.Splitter
-	err      error // set once the publisher can no longer write
+	mu        sync.Mutex
+	stop      func() bool // stops the context.AfterFunc of Publish
+	announced bool        // OnPublish was called
+	held      holding     // the splitter's held-back bytes, against the memory budget
+	published int64       // bytes of init and media segments published
+	mime      string
+	started   bool // Start was published
+	hasInit   bool // an init was published in this session
+	mode      publishMode
+	splitter  *webm.Splitter
+	err       error // set once the publisher can no longer write
 }
 
 type publishMode uint8
@@ -44,7 +47,9 @@ const (
 // header starts a new init (the encoder restarted). Write does not keep p.
 //
 // An error that wraps ErrBadWebM or ErrSegmentTooBig means the stream cannot
-// be parsed; the Publisher is unusable afterwards and should be closed.
+// be parsed, ErrOverBudget that the hub's memory budget has no room for
+// what must be held; the Publisher is unusable afterwards and should be
+// closed.
 func (p *Publisher) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -55,7 +60,16 @@ func (p *Publisher) Write(b []byte) (int, error) {
 		p.splitter = webm.NewSplitter(p.hub.cfg.maxSegmentBytes)
 	}
 	p.hub.bytesIn.Add(uint64(len(b)))
-	if err := p.splitter.Write(b, p.publishPiece); err != nil {
+	// Reserve what the splitter may keep before it keeps it; settle on what
+	// it really holds afterwards.
+	err := p.held.resize(p.splitter.HeldBytes()+len(b), "the WebM held back")
+	if err == nil {
+		err = p.splitter.Write(b, p.publishPiece)
+	}
+	if err == nil {
+		err = p.held.resize(p.splitter.HeldBytes(), "the WebM held back")
+	}
+	if err != nil {
 		p.err = err
 		return 0, err
 	}
@@ -118,6 +132,25 @@ func (p *Publisher) writeFile(file []byte) error {
 	return nil
 }
 
+// announce calls the OnPublish hook: the session really started.
+func (p *Publisher) announce() {
+	p.mu.Lock()
+	ok := p.err == nil
+	p.announced = ok
+	p.mu.Unlock()
+	if f := p.hub.cfg.onPublish; ok && f != nil {
+		f(p.stream.name)
+	}
+}
+
+// Published returns the bytes of init and media segments the session has
+// published so far.
+func (p *Publisher) Published() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.published
+}
+
 // use checks that the publisher can write in mode. Caller holds mu.
 func (p *Publisher) use(mode publishMode) error {
 	if p.err != nil {
@@ -148,6 +181,10 @@ func (p *Publisher) publishPiece(pc webm.Piece) error {
 // publish sends the session's Start before its first segment, then seg.
 // Caller holds mu.
 func (p *Publisher) publish(seg *Segment) error {
+	if seg.Kind == KindInit && len(seg.Data) > p.hub.cfg.maxInitBytes {
+		p.err = fmt.Errorf("%w: an init segment of %d bytes, the limit is %d", ErrSegmentTooBig, len(seg.Data), p.hub.cfg.maxInitBytes)
+		return p.err
+	}
 	if !p.started {
 		if seg.Kind != KindInit {
 			return errNoInit
@@ -160,8 +197,10 @@ func (p *Publisher) publish(seg *Segment) error {
 	err := p.stream.publish(p, seg)
 	if err != nil {
 		p.err = err
+		return err
 	}
-	return err
+	p.published += int64(len(seg.Data))
+	return nil
 }
 
 // begin publishes the session's Start now that its MIME type is known, so
@@ -209,6 +248,8 @@ func (p *Publisher) end(err error) {
 			// dropped, since nothing can complete it.
 			p.splitter.End(p.publishPiece)
 		}
+		p.splitter = nil
+		p.held.release()
 		if p.err == nil {
 			p.err = err
 		}

@@ -16,10 +16,14 @@ var (
 	ErrBadStreamName = errors.New("relay: bad stream name")
 	// ErrStreamBusy: the stream already has a publisher. (HTTP 409)
 	ErrStreamBusy = errors.New("relay: stream already has a publisher")
-	// ErrTooManyStreams: the hub holds WithMaxStreams streams. (HTTP 429)
+	// ErrTooManyStreams: the hub has WithMaxStreams live streams. (HTTP 429)
 	ErrTooManyStreams = errors.New("relay: too many streams")
-	// ErrTooManySubscribers: the stream has WithMaxSubscribers subscribers. (HTTP 429)
+	// ErrTooManySubscribers: the hub has WithMaxSubscribers subscribers, or
+	// the stream WithMaxSubscribersPerStream. (HTTP 429)
 	ErrTooManySubscribers = errors.New("relay: too many subscribers")
+	// ErrOverBudget: the bytes the hub holds for publishers reached
+	// WithMemoryBudget. (HTTP 503 for a new publisher, close code 1009)
+	ErrOverBudget = errors.New("relay: hub memory budget exceeded")
 	// ErrHubClosed: the hub is shutting down. (HTTP 503, close code 1001)
 	ErrHubClosed = errors.New("relay: hub shutting down")
 	// ErrTooSlow: the subscriber kept falling behind and was closed. (close code 1013)
@@ -69,6 +73,11 @@ type Stats struct {
 	Drops uint64
 	// SlowClosed counts subscribers closed with ErrTooSlow.
 	SlowClosed uint64
+
+	// Held is the bytes held on behalf of publishers, counted against
+	// WithMemoryBudget: inits, GOP caches, segments being received or held
+	// back, legacy files being assembled, publishers' read buffers.
+	Held int64
 }
 
 // StreamInfo describes one stream of a Hub.

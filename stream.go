@@ -21,9 +21,10 @@ type stream struct {
 	init        *Segment // the live session's current init
 	gop         []*Segment
 	gopBytes    int
-	gopOK       bool // gop starts at a keyframe and is complete since
-	hadInit     bool // an init was published before (this session or an earlier one)
-	pendingDisc bool // the next media segment follows a replaced init
+	held        holding // init and gop, against the hub's memory budget
+	gopOK       bool    // gop starts at a keyframe and is complete since
+	hadInit     bool    // an init was published before (this session or an earlier one)
+	pendingDisc bool    // the next media segment follows a replaced init
 	seq         uint64
 	subs        []*Subscriber
 }
@@ -46,25 +47,32 @@ func (st *stream) publish(p *Publisher, seg *Segment) error {
 		st.start = seg
 		seg.Seq = st.seq
 	case KindInit:
+		st.resetGOP(false)
+		if err := st.setInit(seg); err != nil {
+			st.mu.Unlock()
+			return err
+		}
 		st.seq++
 		seg.Seq = st.seq
 		st.pendingDisc = st.hadInit
 		st.hadInit = true
-		st.init = seg
-		st.resetGOP(false)
 	case KindMedia:
 		if st.init == nil {
 			st.mu.Unlock()
 			return errNoInit
 		}
+		if err := st.cache(seg); err != nil {
+			st.mu.Unlock()
+			return err
+		}
 		st.seq++
 		seg.Seq = st.seq
 		seg.Discontinuity = st.pendingDisc
 		st.pendingDisc = false
-		st.cache(seg)
 	case KindEnd:
 		seg.Seq = st.seq
-		st.start, st.init = nil, nil
+		st.start = nil
+		st.setInit(nil)
 		st.resetGOP(false)
 	}
 	var slow []*Subscriber
@@ -85,21 +93,49 @@ func (st *stream) publish(p *Publisher, seg *Segment) error {
 	return nil
 }
 
+// setInit makes seg (nil: none) the init a late joiner receives, within the
+// hub's memory budget. Caller holds mu.
+func (st *stream) setInit(seg *Segment) error {
+	st.init = nil
+	n := 0
+	if seg != nil {
+		n = len(seg.Data)
+	}
+	if err := st.held.resize(n+st.gopBytes, "the init segment"); err != nil {
+		st.held.resize(st.gopBytes, "")
+		return err
+	}
+	st.init = seg
+	return nil
+}
+
+func (st *stream) initBytes() int {
+	if st.init == nil {
+		return 0
+	}
+	return len(st.init.Data)
+}
+
 // cache keeps media since the last keyframe for late joiners, within the
-// configured bytes. Caller holds mu.
-func (st *stream) cache(seg *Segment) {
+// configured bytes and the hub's memory budget. Caller holds mu.
+func (st *stream) cache(seg *Segment) error {
 	if seg.Keyframe {
 		st.resetGOP(true)
 	} else if !st.gopOK {
-		return
+		return nil
 	}
 	if st.gopBytes+len(seg.Data) > st.hub.cfg.gopCacheBytes && len(st.gop) > 0 {
 		// Too long a group of pictures: late joiners wait for the next keyframe.
 		st.resetGOP(false)
-		return
+		return nil
+	}
+	if err := st.held.resize(st.initBytes()+st.gopBytes+len(seg.Data), "the GOP cache"); err != nil {
+		st.resetGOP(false)
+		return err
 	}
 	st.gop = append(st.gop, seg)
 	st.gopBytes += len(seg.Data)
+	return nil
 }
 
 func (st *stream) resetGOP(ok bool) {
@@ -107,6 +143,7 @@ func (st *stream) resetGOP(ok bool) {
 	st.gop = st.gop[:0]
 	st.gopBytes = 0
 	st.gopOK = ok
+	st.held.resize(st.initBytes(), "")
 }
 
 // join adds sub and queues what it needs to start at once: the session's
@@ -118,6 +155,7 @@ func (st *stream) join(sub *Subscriber) {
 	}
 	if st.init != nil {
 		sub.queue.push(entry{seg: st.init})
+		sub.queued += len(st.init.Data)
 	}
 	if st.gopOK && len(st.gop) > 0 {
 		for _, seg := range st.gop {
@@ -132,11 +170,12 @@ func (st *stream) join(sub *Subscriber) {
 	st.subs = append(st.subs, sub)
 }
 
-// remove takes sub out of subs. Caller holds mu.
-func (st *stream) remove(sub *Subscriber) {
+// remove takes sub out of subs, and reports whether it was there. Caller
+// holds mu.
+func (st *stream) remove(sub *Subscriber) bool {
 	i := sub.index
 	if i < 0 || i >= len(st.subs) || st.subs[i] != sub {
-		return
+		return false
 	}
 	last := len(st.subs) - 1
 	st.subs[i] = st.subs[last]
@@ -144,4 +183,5 @@ func (st *stream) remove(sub *Subscriber) {
 	st.subs[last] = nil
 	st.subs = st.subs[:last]
 	sub.index = -1
+	return true
 }

@@ -31,8 +31,9 @@ type Subscriber struct {
 
 	mu        sync.Mutex
 	stop      func() bool // stops the context.AfterFunc of Subscribe
+	announced bool        // OnSubscribe was called
 	queue     ring
-	queued    int   // bytes of media in queue
+	queued    int   // bytes in queue
 	err       error // set once: why the subscriber ended
 	skipping  bool  // dropping media until the next keyframe (after an overflow)
 	waitKey   bool  // joined without a cached keyframe: wait for the next one
@@ -115,9 +116,7 @@ func (s *Subscriber) next(ctx context.Context, idle <-chan time.Time) (seg Segme
 		}
 		if s.queue.n > 0 {
 			e := s.queue.pop()
-			if e.seg.Kind == KindMedia {
-				s.queued -= len(e.seg.Data)
-			}
+			s.queued -= len(e.seg.Data)
 			s.mu.Unlock()
 			seg = *e.seg
 			seg.Discontinuity = e.disc
@@ -180,17 +179,46 @@ func (s *Subscriber) wake() {
 // offer queues seg for the subscriber without ever blocking: it is called on
 // the publisher's path with the stream locked. It reports false when the
 // subscriber overflowed once too often and must be closed as too slow.
+//
+// Every entry counts against the queue's bytes and entries. Start, init and
+// end entries are never dropped for lack of room, so that they stay bounded
+// they replace what they make useless: a Start drops what is queued of the
+// sessions before it (but their End); an init drops a queued init and the
+// media that came after that one. Replacing an init the subscriber has not
+// received yet is an overflow like any other: a publisher that restarts its
+// recorder faster than the subscriber drains makes that subscriber too slow.
 func (s *Subscriber) offer(seg *Segment, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return true
 	}
-	if seg.Kind != KindMedia {
-		// Start, init and end are small and a player needs every one.
-		s.queue.push(entry{seg: seg})
-		s.wake()
-		return true
+	switch seg.Kind {
+	case KindStart:
+		var end *Segment
+		s.drop(func(e entry) bool {
+			if e.seg.Kind == KindEnd {
+				end = e.seg
+			}
+			return true
+		})
+		if end != nil {
+			s.queue.push(entry{seg: end})
+		}
+		return s.push(entry{seg: seg})
+	case KindInit:
+		// A queued init the subscriber has not received is replaced, with
+		// the media after it, which is of no use without it.
+		afterInit := false
+		if replaced := s.drop(func(e entry) bool {
+			afterInit = afterInit || e.seg.Kind == KindInit
+			return afterInit && e.seg.Kind != KindStart && e.seg.Kind != KindEnd
+		}); replaced > 0 && s.tooSlow(now) {
+			return false
+		}
+		return s.push(entry{seg: seg})
+	case KindEnd:
+		return s.push(entry{seg: seg})
 	}
 	if s.skipping || s.waitKey {
 		if !seg.Keyframe {
@@ -204,16 +232,7 @@ func (s *Subscriber) offer(seg *Segment, now time.Time) bool {
 	if s.queue.n > 0 && (s.queued+len(seg.Data) > s.limit || s.queue.n >= maxQueueSegments) {
 		// Overflow: drop the queued media, which is stale now, and resume
 		// at a keyframe (this one, or the next).
-		dropped := 0
-		s.queue.filter(func(e entry) bool {
-			if e.seg.Kind == KindMedia {
-				dropped++
-				return false
-			}
-			return true
-		})
-		s.queued = 0
-		s.hub.drops.Add(uint64(dropped))
+		s.drop(func(e entry) bool { return e.seg.Kind == KindMedia })
 		if s.tooSlow(now) {
 			return false
 		}
@@ -227,10 +246,40 @@ func (s *Subscriber) offer(seg *Segment, now time.Time) bool {
 	disc := (seg.Discontinuity || s.nextDisc) && s.gotMedia
 	s.nextDisc = false
 	s.gotMedia = true
-	s.queue.push(entry{seg: seg, disc: disc})
-	s.queued += len(seg.Data)
+	return s.push(entry{seg: seg, disc: disc})
+}
+
+// push queues e and wakes Next. It returns true, for offer's convenience.
+func (s *Subscriber) push(e entry) bool {
+	s.queue.push(e)
+	s.queued += len(e.seg.Data)
 	s.wake()
 	return true
+}
+
+// drop removes the queued entries for which match returns true and returns
+// how many of them were init segments. Dropped media counts in the hub's
+// drops, and the next media queued carries Discontinuity.
+func (s *Subscriber) drop(match func(entry) bool) (inits int) {
+	media := 0
+	s.queue.filter(func(e entry) bool {
+		if !match(e) {
+			return true
+		}
+		s.queued -= len(e.seg.Data)
+		switch e.seg.Kind {
+		case KindInit:
+			inits++
+		case KindMedia:
+			media++
+		}
+		return false
+	})
+	if media > 0 {
+		s.hub.drops.Add(uint64(media))
+		s.nextDisc = true
+	}
+	return inits
 }
 
 // tooSlow records an overflow at now and reports whether it is one too many.
@@ -239,6 +288,17 @@ func (s *Subscriber) tooSlow(now time.Time) bool {
 	s.nOverflow++
 	// The slot written next holds the oldest of the last slowOverflows.
 	return s.nOverflow >= slowOverflows && now.Sub(s.overflow[s.nOverflow%slowOverflows]) < slowWindow
+}
+
+// announce calls the OnSubscribe hook: the subscriber really started.
+func (s *Subscriber) announce() {
+	s.mu.Lock()
+	ok := s.err == nil
+	s.announced = ok
+	s.mu.Unlock()
+	if f := s.hub.cfg.onSubscribe; ok && f != nil {
+		f(s.stream.name)
+	}
 }
 
 // Stream returns the name of the subscribed stream.

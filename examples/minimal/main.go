@@ -54,7 +54,16 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: newMux(hub), ReadHeaderTimeout: 10 * time.Second}
+	// What a server that faces the internet sets (README, Deploying): the
+	// hub's WebSockets are hijacked, so these do not cut live streams.
+	srv := &http.Server{
+		Handler:           newMux(hub),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 	fmt.Printf("segrelay example: open http://%s/ (publish in one tab, watch in another)\n", ln.Addr())
 
 	go func() {

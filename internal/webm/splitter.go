@@ -107,6 +107,9 @@ func NewSplitter(maxPiece int) *Splitter {
 	return &Splitter{maxPiece: maxPiece, segEnd: -1, clusterEnd: -1}
 }
 
+// HeldBytes is the memory the splitter keeps between writes.
+func (s *Splitter) HeldBytes() int { return cap(s.hold) }
+
 // MIME describes the latest init emitted, e.g. "video/webm;codecs=vp9,opus";
 // "" before any.
 func (s *Splitter) MIME() string { return s.mimeType }
