@@ -24,6 +24,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/segrelay/relay/internal/webm/webmtest"
 )
 
 // liveHeap returns the bytes of live heap after a full collection.
@@ -119,7 +121,7 @@ func TestRestartFloodIsBounded(t *testing.T) {
 	never := e.dialRaw("room/subscribe", Subprotocol)
 	waitFor(t, "the subscriber", func() bool { return e.hub.Stats().Subscribers == 1 })
 
-	l := buildWebM(webmSpec{Clusters: 1, Frames: 1, FrameBytes: 900 << 10})
+	l := webmtest.Build(webmtest.Spec{Clusters: 1, Frames: 1, FrameBytes: 900 << 10})
 	require.Less(t, len(l.Data), defaultMaxMessageBytes)
 	pub := e.dialRaw("room/publish", Subprotocol)
 	require.NoError(t, pub.Write(ctx, websocket.MessageText, []byte(`{"type":"start","mime":"video/webm"}`)))
@@ -211,7 +213,7 @@ func TestInitLimit(t *testing.T) {
 		assert.Contains(t, reason, "init segment of 1001 bytes")
 	})
 	t.Run("stream", func(t *testing.T) {
-		l := buildWebM(webmSpec{Clusters: 1})
+		l := webmtest.Build(webmtest.Spec{Clusters: 1})
 		require.Greater(t, l.InitLen, 0)
 		e := newEnv(t, WithMaxInitBytes(l.InitLen-1))
 		code, reason := closeCode(t, e, "a/publish", `{"type":"start","mime":"video/webm"}`, l.Data)
@@ -256,7 +258,7 @@ func TestPublisherMinimumRate(t *testing.T) {
 	const idle = time.Second
 	e := newEnv(t, WithPublisherIdleTimeout(idle), WithPublisherMinBytes(4096))
 	ctx := testCtx(t)
-	l := buildWebM(webmSpec{Clusters: 200, Frames: 1, FrameBytes: 5000})
+	l := webmtest.Build(webmtest.Spec{Clusters: 200, Frames: 1, FrameBytes: 5000})
 
 	t.Run("drip", func(t *testing.T) {
 		c := e.dialRaw("drip/publish", Subprotocol)

@@ -3,8 +3,8 @@ package relay
 // Benchmarks of the hot paths, and the one allocation behaviour they rest
 // on. They are not timed tests: CI runs them once each
 // (go test -run '^$' -bench . -benchtime=1x ./...) so they cannot rot. The
-// figures and how they were taken are in perf/README-section.md; the WebM
-// splitter's throughput benchmark is BenchmarkWebMSplitter in webm_test.go.
+// figures and how they were taken are in docs/performance.md; the WebM
+// splitter's throughput benchmark is BenchmarkWebMSplitter in internal/webm.
 //
 //	go test -run '^$' -bench . -benchmem
 //	go test -run '^$' -bench 'Fanout|EndToEnd' -benchmem -benchtime 2s
@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/segrelay/relay/internal/webm/webmtest"
 )
 
 // benchSegmentBytes is 200 ms of a 2.5 Mbit/s stream (720p).
@@ -151,7 +153,7 @@ func TestFanoutAllocsDoNotGrowWithSubscribers(t *testing.T) {
 
 // legacyBenchFile is a standalone WebM file of about 200 ms at 2.5 Mbit/s.
 func legacyBenchFile() []byte {
-	return buildWebM(webmSpec{Audio: true, Clusters: 1, Frames: 6, FrameBytes: 10_000, KeyEvery: 1}).Data
+	return webmtest.Build(webmtest.Spec{Audio: true, Clusters: 1, Frames: 6, FrameBytes: 10_000, KeyEvery: 1}).Data
 }
 
 // BenchmarkLegacyAssembler: a legacy publisher's 5120-byte chunks joined
@@ -159,7 +161,7 @@ func legacyBenchFile() []byte {
 // and published to a hub with one subscriber (assemble+split).
 func BenchmarkLegacyAssembler(b *testing.B) {
 	file := legacyBenchFile()
-	chunks := chunksOf(file, defaultLegacyChunkSize)
+	chunks := cutEvery(file, defaultLegacyChunkSize)
 	if len(file)%defaultLegacyChunkSize == 0 {
 		chunks = append(chunks, nil)
 	}
@@ -427,7 +429,7 @@ func BenchmarkLegacyEndToEnd(b *testing.B) {
 			conns = append(conns, pc)
 			send := func() {
 				left.Store(int64(n))
-				for _, c := range chunksOf(file, defaultLegacyChunkSize) {
+				for _, c := range cutEvery(file, defaultLegacyChunkSize) {
 					if err := pc.Write(ctx, websocket.MessageBinary, c); err != nil {
 						b.Fatal(err)
 					}

@@ -20,6 +20,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/segrelay/relay/internal/webm/webmtest"
 )
 
 // ---------------------------------------------------------------------------
@@ -803,9 +805,9 @@ func TestRelayJSServed(t *testing.T) {
 func TestBrowserPlayerSessions(t *testing.T) {
 	b := startBrowser(t)
 	e := newBrowserEnv(t, "testdata/browser")
-	recs := map[string]recording{}
-	for _, r := range loadRecordings(t) {
-		recs[r.name] = r
+	recs := map[string]webmtest.Recording{}
+	for _, r := range webmtest.LoadRecordings(t, "testdata/recordings") {
+		recs[r.Name] = r
 	}
 	v := b.open(t, "viewer", e.pageURL("watch.html?stream=rec"))
 	waitPage(t, v, "the viewer to connect", `player.status === "waiting"`, 10*time.Second)
@@ -835,10 +837,10 @@ func TestBrowserPlayerSessions(t *testing.T) {
 		rec, ok := recs[s.rec]
 		require.True(t, ok, "recording %s", s.rec)
 		before := eval[int](t, v, "report().frames.length / 3")
-		p, err := DialPublish(ctx, wsURL, PublishStart{MIME: rec.layout.MIME}, nil)
+		p, err := DialPublish(ctx, wsURL, PublishStart{MIME: rec.Layout.MIME}, nil)
 		require.NoError(t, err)
-		pace := 4 * time.Second / time.Duration(len(rec.blobs)) // recorded over 4 s
-		for _, blob := range rec.blobs {
+		pace := 4 * time.Second / time.Duration(len(rec.Blobs)) // recorded over 4 s
+		for _, blob := range rec.Blobs {
 			require.NoError(t, p.Send(ctx, blob))
 			time.Sleep(pace)
 		}
@@ -846,7 +848,7 @@ func TestBrowserPlayerSessions(t *testing.T) {
 		require.NoError(t, p.Close())
 		waitPage(t, v, "the session to end", `player.status === "waiting"`, 10*time.Second)
 		st := eval[map[string]int](t, v, "player.stats")
-		t.Logf("%s (%s): %d frames shown, player %v", s.rec, rec.layout.MIME, eval[int](t, v, "report().frames.length / 3")-before, st)
+		t.Logf("%s (%s): %d frames shown, player %v", s.rec, rec.Layout.MIME, eval[int](t, v, "report().frames.length / 3")-before, st)
 		assert.Equal(t, s.resets, st["resets"], "%s: new MediaSources", s.rec)
 	}
 }

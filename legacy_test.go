@@ -8,6 +8,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/segrelay/relay/internal/webm/webmtest"
 )
 
 // How a legacy publisher ends a file.
@@ -64,9 +66,9 @@ func padToMultiple(file []byte, chunk int) []byte {
 }
 
 func legacyFilesForTest() [][]byte {
-	a := buildWebM(webmSpec{Audio: true, Clusters: 3, KeyEvery: 2})
-	b := buildWebM(webmSpec{Audio: true, Clusters: 2, FrameBytes: 2000})
-	c := buildWebM(webmSpec{Audio: true, Clusters: 4, KeyEvery: 3})
+	a := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 3, KeyEvery: 2})
+	b := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 2, FrameBytes: 2000})
+	c := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 4, KeyEvery: 3})
 	return [][]byte{a.Data, padToMultiple(b.Data, 5120), padToMultiple(c.Data, 5120)}
 }
 
@@ -99,8 +101,8 @@ func TestLegacyPublisherToV1Subscriber(t *testing.T) {
 	e := newEnv(t)
 	sub := e.subscribe("room")
 	pub := e.dialRaw("room/publish")
-	a := buildWebM(webmSpec{Audio: true, Clusters: 3, KeyEvery: 2})
-	b := buildWebM(webmSpec{Audio: true, Clusters: 2})
+	a := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 3, KeyEvery: 2})
+	b := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 2})
 	legacySend(t, pub, a.Data, 5120, endShort)
 	legacySend(t, pub, b.Data, 5120, endShort)
 	ctx := testCtx(t)
@@ -114,7 +116,7 @@ func TestLegacyPublisherToV1Subscriber(t *testing.T) {
 	require.Equal(t, KindStart, start.Kind)
 	assert.Equal(t, a.MIME, start.MIME, "the mime is read from the file")
 	var seq uint64
-	for fi, l := range []webmLayout{a, b} {
+	for fi, l := range []webmtest.Layout{a, b} {
 		init := next()
 		require.Equal(t, KindInit, init.Kind)
 		assert.Equal(t, l.Data[:l.InitLen], init.Data)
@@ -141,7 +143,7 @@ func TestLegacyPublisherToV1Subscriber(t *testing.T) {
 func TestV1PublisherToLegacySubscriber(t *testing.T) {
 	e := newEnv(t)
 	viewer := e.dialRaw("room/subscribe")
-	l := buildWebM(webmSpec{Audio: true, Clusters: 6, KeyEvery: 2})
+	l := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 6, KeyEvery: 2})
 	pub := e.publish("room", PublishStart{MIME: l.MIME})
 	for _, m := range chromeLike(l) {
 		require.NoError(t, pub.Send(testCtx(t), m))
@@ -167,7 +169,7 @@ func TestLegacyFFmpegFiles(t *testing.T) {
 	viewer := e.dialRaw("f/subscribe")
 	sub := e.subscribe("f")
 	pub := e.dialRaw("f/publish")
-	for name, l := range loadFFmpegFiles(t) {
+	for name, l := range webmtest.LoadFFmpegFiles(t, "testdata/ffmpeg") {
 		legacySend(t, pub, l.Data, 5120, endShort)
 		got := legacyRead(t, viewer, 5120)
 		assert.True(t, bytes.Equal(l.Data, got), name)
@@ -268,7 +270,7 @@ func TestLegacySubscriberAcrossSessions(t *testing.T) {
 	viewer := e.dialRaw("room/subscribe")
 	for range 2 {
 		pub := e.dialRaw("room/publish")
-		file := buildWebM(webmSpec{Clusters: 2}).Data
+		file := webmtest.Build(webmtest.Spec{Clusters: 2}).Data
 		legacySend(t, pub, file, 5120, endShort)
 		assert.Equal(t, file, legacyRead(t, viewer, 5120))
 		require.NoError(t, pub.Close(websocket.StatusNormalClosure, ""))

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/segrelay/relay/internal/webm"
 )
 
 // A Publisher feeds one stream. It takes either a WebM byte stream (Write,
@@ -25,7 +27,7 @@ type Publisher struct {
 	started   bool // Start was published
 	hasInit   bool // an init was published in this session
 	mode      publishMode
-	splitter  *webmSplitter
+	splitter  *webm.Splitter
 	err       error // set once the publisher can no longer write
 }
 
@@ -55,17 +57,17 @@ func (p *Publisher) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	if p.splitter == nil {
-		p.splitter = newWebMSplitter(p.hub.cfg.maxSegmentBytes)
+		p.splitter = webm.NewSplitter(p.hub.cfg.maxSegmentBytes)
 	}
 	p.hub.bytesIn.Add(uint64(len(b)))
 	// Reserve what the splitter may keep before it keeps it; settle on what
 	// it really holds afterwards.
-	err := p.held.resize(p.splitter.heldBytes()+len(b), "the WebM held back")
+	err := p.held.resize(p.splitter.HeldBytes()+len(b), "the WebM held back")
 	if err == nil {
-		err = p.splitter.write(b, p.publishPiece)
+		err = p.splitter.Write(b, p.publishPiece)
 	}
 	if err == nil {
-		err = p.held.resize(p.splitter.heldBytes(), "the WebM held back")
+		err = p.held.resize(p.splitter.HeldBytes(), "the WebM held back")
 	}
 	if err != nil {
 		p.err = err
@@ -103,22 +105,22 @@ func (p *Publisher) writeFile(file []byte) error {
 		return err
 	}
 	var segs []*Segment
-	collect := func(pc webmPiece) error {
+	collect := func(pc webm.Piece) error {
 		segs = append(segs, pieceSegment(pc))
 		return nil
 	}
-	sp := newWebMSplitter(p.hub.cfg.maxSegmentBytes)
-	if err := sp.write(file, collect); err != nil {
+	sp := webm.NewSplitter(p.hub.cfg.maxSegmentBytes)
+	if err := sp.Write(file, collect); err != nil {
 		return err
 	}
-	if err := sp.end(collect); err != nil {
+	if err := sp.End(collect); err != nil {
 		return err
 	}
 	if len(segs) == 0 {
 		return nil
 	}
 	if p.mime == "" {
-		p.mime = sp.mime()
+		p.mime = sp.MIME()
 	}
 	p.hub.bytesIn.Add(uint64(len(file)))
 	segs[len(segs)-1].fileEnd = true
@@ -161,17 +163,17 @@ func (p *Publisher) use(mode publishMode) error {
 	return nil
 }
 
-func pieceSegment(pc webmPiece) *Segment {
-	if pc.init {
-		return &Segment{Kind: KindInit, Data: pc.data}
+func pieceSegment(pc webm.Piece) *Segment {
+	if pc.Init {
+		return &Segment{Kind: KindInit, Data: pc.Data}
 	}
-	return &Segment{Kind: KindMedia, Keyframe: pc.keyframe, Data: pc.data}
+	return &Segment{Kind: KindMedia, Keyframe: pc.Keyframe, Data: pc.Data}
 }
 
 // publishPiece is the splitter's emit function. Caller holds mu.
-func (p *Publisher) publishPiece(pc webmPiece) error {
-	if pc.init && p.mime == "" {
-		p.mime = p.splitter.mime()
+func (p *Publisher) publishPiece(pc webm.Piece) error {
+	if pc.Init && p.mime == "" {
+		p.mime = p.splitter.MIME()
 	}
 	return p.publish(pieceSegment(pc))
 }
@@ -244,7 +246,7 @@ func (p *Publisher) end(err error) {
 		if p.err == nil && p.splitter != nil {
 			// What is held back and whole goes out; an element cut short is
 			// dropped, since nothing can complete it.
-			p.splitter.end(p.publishPiece)
+			p.splitter.End(p.publishPiece)
 		}
 		p.splitter = nil
 		p.held.release()

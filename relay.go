@@ -3,6 +3,8 @@ package relay
 import (
 	"errors"
 	"fmt"
+
+	"github.com/segrelay/relay/internal/webm"
 )
 
 // Errors returned by the Hub, Publisher and Subscriber. The WebSocket
@@ -29,10 +31,10 @@ var (
 	// ErrClosed: the Publisher or Subscriber was closed by its owner.
 	ErrClosed = errors.New("relay: closed")
 	// ErrBadWebM: a publisher's WebM stream does not parse. (close code 1007)
-	ErrBadWebM = errors.New("relay: bad WebM")
+	ErrBadWebM = webm.ErrInvalid
 	// ErrSegmentTooBig: a segment, or the part of a WebM stream that must
 	// be held whole, is over WithMaxSegmentBytes. (close code 1009)
-	ErrSegmentTooBig = errors.New("relay: segment too big")
+	ErrSegmentTooBig = webm.ErrTooBig
 	// ErrUnauthorized can be returned by an Authorize hook to answer 401
 	// instead of 403.
 	ErrUnauthorized = errors.New("relay: unauthorized")

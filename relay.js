@@ -25,8 +25,13 @@
 // Extensions, one SourceBuffer for the life of the player, so the picture
 // never goes black between segments, sessions or reconnections.
 //
-// Why the player looks the way it does (measured in Chromium, see the
-// project's browser facts):
+// The file: helpers; Connection, the WebSocket, status and backoff that
+// Publisher and Player share; Publisher; AppendQueue, the MediaSource and the
+// queue that feeds its SourceBuffer; and Player, in sections: protocol,
+// which MediaSource (starting over), playback control.
+//
+// Why the player looks the way it does (measured in Chromium, see
+// docs/browser-facts.md in the repository):
 //  - the SourceBuffer runs in "sequence" mode: a late joiner's first media
 //    does not start at time 0, and media resumed after a skipped run leaves a
 //    gap; in "segments" mode both stall for good unless the player seeks, in
@@ -158,6 +163,99 @@ function asError(e) {
 const now = () => performance.now();
 
 // ---------------------------------------------------------------------------
+// Connection: the base Publisher and Player share
+
+/**
+ * The base of Publisher and Player: an EventTarget with a status (the
+ * "status" event fires only when it changes) and a WebSocket to the hub,
+ * reopened with backoff whenever it drops, until _end().
+ *
+ * A subclass sets this.stats (with a reconnects counter) and implements
+ * _opened(ws) (the hub accepted the connection), _received(data) (a message
+ * of the current connection) and _dropped() (it closed; called before the
+ * reconnection is scheduled).
+ */
+class Connection extends EventTarget {
+  /**
+   * @param {string|URL} url
+   * @param {{reconnectMinDelay: number, reconnectMaxDelay: number}} options
+   */
+  constructor(url, options) {
+    super();
+    /** @readonly */ this.url = webSocketURL(url);
+    this.status = "connecting";
+    /** @type {WebSocket|null} */ this._ws = null;
+    this._ended = false; // no more connections: stopped, closed, or the server is not a hub
+    this._timer = 0; // the pending reconnection
+    this._openedAt = 0; // when the current connection opened (ms, performance.now)
+    this._backoff = new Backoff(options.reconnectMinDelay, options.reconnectMaxDelay);
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** Sets the status; the event fires only on a change, so a page can redraw on every one. */
+  _setStatus(status, reason, extra) {
+    if (this.status === status) return;
+    this.status = status;
+    this._emit("status", { status, reason, ...extra });
+  }
+
+  /** Reports an error; a fatal one also sets the status to "error". */
+  _fail(error, fatal) {
+    this._emit("error", { error, fatal });
+    if (fatal) this._setStatus("error", error.message);
+  }
+
+  /** A fatal error after which nothing more happens. */
+  _fatal(error) {
+    this._end();
+    this._fail(error, true);
+  }
+
+  /** Stops reconnecting; the current connection, if any, is the caller's to close. */
+  _end() {
+    this._ended = true;
+    clearTimeout(this._timer);
+  }
+
+  _connect() {
+    if (this._ended) return;
+    const ws = new WebSocket(this.url, SUBPROTOCOL);
+    ws.binaryType = "arraybuffer";
+    this._ws = ws;
+    ws.onopen = () => {
+      if (this._ws !== ws) return;
+      if (ws.protocol !== SUBPROTOCOL) {
+        // Not a segrelay hub (or a proxy dropped the header): retrying will not help.
+        ws.close(1002, "want " + SUBPROTOCOL);
+        this._fatal(new Error("segrelay: " + this.url + " does not speak " + SUBPROTOCOL));
+        return;
+      }
+      this._openedAt = now();
+      this._opened(ws);
+    };
+    ws.onmessage = (ev) => {
+      if (this._ws === ws) this._received(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (this._ws !== ws) return;
+      this._ws = null;
+      this._dropped();
+      if (this._ended) return;
+      // A connection that lived a while was fine: start the backoff over.
+      if (this._openedAt && now() - this._openedAt > 3000) this._backoff.reset();
+      this._openedAt = 0;
+      const delay = this._backoff.next();
+      this.stats.reconnects++;
+      this._setStatus("reconnecting", ev.reason || "connection closed (" + ev.code + ")", { code: ev.code, delay });
+      this._timer = setTimeout(() => this._connect(), delay);
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Publisher
 
 /**
@@ -201,23 +299,21 @@ const now = () => performance.now();
  * is described here:
  *
  *  - "status": {status: PublisherStatus, reason?: string, delay?: number}
- *    whenever the status changes (delay: ms until the next reconnection).
+ *    when the status changes (delay: ms until the first reconnection; the
+ *    retries after it fire no event, stats.reconnects counts them).
  *  - "subscribers": {subscribers: number}, from the hub, when the count changes.
  *  - "restart": {reason: string, videoBitsPerSecond?: number}: the recorder
  *    was restarted (a new init); after congestion, with the lower bitrate.
  *  - "error": {error: Error, fatal: boolean}.
  */
-export class Publisher extends EventTarget {
+export class Publisher extends Connection {
   /**
    * @param {string|URL} url the hub's publish route, e.g. "/live/room1/publish"
    * @param {MediaStream} stream
    * @param {PublishOptions} [options]
    */
   constructor(url, stream, options = {}) {
-    super();
-    /** @readonly */ this.url = webSocketURL(url);
-    /** @readonly */ this.stream = stream;
-    this.options = {
+    const opts = {
       timeslice: 200,
       keyFrameInterval: 1000,
       maxSendLag: 2000,
@@ -226,6 +322,9 @@ export class Publisher extends EventTarget {
       reconnectMaxDelay: 5000,
       ...options,
     };
+    super(url, opts);
+    /** @readonly */ this.stream = stream;
+    this.options = opts;
     /** @type {PublisherStatus} */
     this.status = "connecting";
     /** Viewers watching, as last reported by the hub (null before the first report). @type {number|null} */
@@ -235,13 +334,8 @@ export class Publisher extends EventTarget {
     /** Counters, for display and tests. */
     this.stats = { bytesSent: 0, blobs: 0, restarts: 0, reconnects: 0, sendLag: 0 };
 
-    /** @type {WebSocket|null} */ this._ws = null;
     /** @type {MediaRecorder|null} */ this._rec = null;
-    this._stopped = false;
     this._congested = false;
-    this._backoff = new Backoff(this.options.reconnectMinDelay, this.options.reconnectMaxDelay);
-    this._timer = 0;
-    this._openedAt = 0;
     this._sent = []; // [{end: cumulative bytes, t}] of what the socket may still hold
     this._total = 0;
     this._restarting = null; // Promise while the recorder restarts
@@ -275,12 +369,12 @@ export class Publisher extends EventTarget {
    * @returns {Promise<void>}
    */
   restart(reason = "restart") {
-    if (this._stopped || !this._ws || this._ws.readyState !== WebSocket.OPEN) return Promise.resolve();
+    if (this._ended || !this._ws || this._ws.readyState !== WebSocket.OPEN) return Promise.resolve();
     if (this._restarting) return this._restarting;
     const ws = this._ws;
     this._restarting = this._stopRecorder().then(() => {
       this._restarting = null;
-      if (this._ws === ws && ws.readyState === WebSocket.OPEN && !this._stopped && !this._congested) {
+      if (this._ws === ws && ws.readyState === WebSocket.OPEN && !this._ended && !this._congested) {
         this._startRecorder(ws);
         this.stats.restarts++;
         this._emit("restart", { reason });
@@ -297,9 +391,8 @@ export class Publisher extends EventTarget {
    * @returns {Promise<void>} resolved when the connection is closed
    */
   async stop(reason = "stopped") {
-    if (this._stopped) return;
-    this._stopped = true;
-    clearTimeout(this._timer);
+    if (this._ended) return;
+    this._end();
     clearInterval(this._watch);
     for (const t of this.stream.getTracks()) t.removeEventListener("ended", this._onTrackEnded);
     const ws = this._ws;
@@ -318,73 +411,47 @@ export class Publisher extends EventTarget {
     this._setStatus("stopped", reason);
   }
 
-  _emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
-  }
-
-  _setStatus(status, reason, extra) {
-    if (this.status === status && !reason) return;
-    this.status = status;
-    this._emit("status", { status, reason, ...extra });
-  }
-
   _fatal(error) {
-    this._stopped = true;
     clearInterval(this._watch);
-    this._emit("error", { error, fatal: true });
-    this._setStatus("error", error.message);
+    super._fatal(error);
   }
 
-  _connect() {
-    if (this._stopped) return;
-    const ws = new WebSocket(this.url, SUBPROTOCOL);
-    ws.binaryType = "arraybuffer";
-    this._ws = ws;
+  // --- the connection (see Connection)
+
+  _opened(ws) {
+    // Each connection starts with a fresh send queue, and at the asked
+    // bitrate: a new connection may carry what the old one could not.
     this._sent = [];
     this._total = 0;
     this._congested = false;
     this._videoBps = this.options.videoBitsPerSecond || 0;
-    ws.onopen = () => {
-      if (this._ws !== ws) return;
-      if (ws.protocol !== SUBPROTOCOL) {
-        ws.close(1002, "want " + SUBPROTOCOL);
-        this._fatal(new Error("segrelay: " + this.url + " does not speak " + SUBPROTOCOL));
-        return;
-      }
-      this._openedAt = now();
-      // Without codecs in the type, let the hub read them from the WebM
-      // (viewers need them to pick a decoder).
-      const mime = codecsOf(this.mimeType).length ? this.mimeType : "";
-      ws.send(JSON.stringify({ type: "start", mime, mode: "stream" }));
-      this._startRecorder(ws);
-      this._setStatus("live");
-    };
-    ws.onmessage = (ev) => {
-      if (typeof ev.data !== "string") return;
-      let msg;
-      try {
-        msg = JSON.parse(ev.data);
-      } catch {
-        return;
-      }
-      if (msg && msg.type === "stats" && typeof msg.subscribers === "number") {
-        this.subscribers = msg.subscribers;
-        this._emit("subscribers", { subscribers: msg.subscribers });
-      }
-    };
-    ws.onclose = (ev) => {
-      if (this._ws !== ws) return;
-      this._ws = null;
-      this._discardRecorder();
-      if (this._stopped) return;
-      if (this._openedAt && now() - this._openedAt > 3000) this._backoff.reset();
-      this._openedAt = 0;
-      const delay = this._backoff.next();
-      this.stats.reconnects++;
-      this._setStatus("reconnecting", ev.reason || "connection closed (" + ev.code + ")", { code: ev.code, delay });
-      this._timer = setTimeout(() => this._connect(), delay);
-    };
+    // Without codecs in the type, let the hub read them from the WebM
+    // (viewers need them to pick a decoder).
+    const mime = codecsOf(this.mimeType).length ? this.mimeType : "";
+    ws.send(JSON.stringify({ type: "start", mime, mode: "stream" }));
+    this._startRecorder(ws);
+    this._setStatus("live");
   }
+
+  _received(data) {
+    if (typeof data !== "string") return;
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (msg && msg.type === "stats" && typeof msg.subscribers === "number") {
+      this.subscribers = msg.subscribers;
+      this._emit("subscribers", { subscribers: msg.subscribers });
+    }
+  }
+
+  _dropped() {
+    this._discardRecorder();
+  }
+
+  // --- the recorder and the send queue
 
   _recorderOptions() {
     const o = { mimeType: this.mimeType };
@@ -408,7 +475,7 @@ export class Publisher extends EventTarget {
     };
     rec.onerror = (e) => {
       if (this._rec !== rec) return;
-      this._emit("error", { error: asError(e.error || "MediaRecorder error"), fatal: false });
+      this._fail(asError(e.error || "MediaRecorder error"), false);
       this.restart("recorder error");
     };
     this._rec = rec;
@@ -523,6 +590,204 @@ export function publish(url, stream, options) {
 }
 
 // ---------------------------------------------------------------------------
+// The MSE append queue
+
+/**
+ * AppendQueue owns one MediaSource attached to a video element and feeds its
+ * one SourceBuffer, one operation at a time and in order: appends (init,
+ * media), changeType and removals. A QuotaExceededError frees played media
+ * and retries; any other error, and the MediaSource closing, go to the
+ * player, which starts over with a new AppendQueue.
+ */
+class AppendQueue {
+  /**
+   * @param {typeof MediaSource} MS
+   * @param {HTMLVideoElement} video
+   * @param {string} mime the type to make the SourceBuffer with
+   * @param {{appended(op: object, bufferedEnd: number): void, dropped(op: object): void,
+   *   evicted(): void, failed(reason: string): void, fatal(error: Error): void}} on
+   */
+  constructor(MS, video, mime, on) {
+    this.video = video;
+    /** The type the SourceBuffer was made with, or changed to. */
+    this.mime = mime;
+    this._on = on;
+    /** @type {MediaSource|null} */ this._ms = new MS();
+    /** @type {SourceBuffer|null} */ this._sb = null;
+    this._queue = []; // {kind: "init"|"media"|"changeType"|"remove", ...}
+    this._queuedBytes = 0;
+    this._current = null; // the operation the SourceBuffer is busy with
+    this._initDone = false; // an init was appended to this SourceBuffer
+    const ms = this._ms;
+    if (globalThis.ManagedMediaSource && ms instanceof globalThis.ManagedMediaSource) {
+      video.disableRemotePlayback = true; // required for ManagedMediaSource without an AirPlay source
+    }
+    ms.addEventListener("sourceopen", () => {
+      if (this._ms !== ms) return;
+      try {
+        ms.duration = Infinity; // live
+      } catch {
+        // not essential
+      }
+      try {
+        const sb = ms.addSourceBuffer(this.mime);
+        sb.mode = "sequence";
+        sb.addEventListener("updateend", () => this._updateEnd(sb));
+        sb.addEventListener("error", () => {
+          if (this._sb === sb) this._on.failed("the SourceBuffer could not take a segment");
+        });
+        this._sb = sb;
+      } catch (e) {
+        this._on.fatal(asError(e));
+        return;
+      }
+      this._pump();
+    }, { once: true });
+    ms.addEventListener("sourceclose", () => {
+      if (this._ms === ms) this._on.failed("the MediaSource closed");
+    });
+    this._objectURL = URL.createObjectURL(ms);
+    video.src = this._objectURL;
+  }
+
+  /** Detaches the MediaSource from the video element; the queue is dropped. */
+  close() {
+    this._queue = [];
+    this._queuedBytes = 0;
+    this._current = null;
+    this._sb = null;
+    this._ms = null;
+    this.video.removeAttribute("src");
+    this.video.load();
+    URL.revokeObjectURL(this._objectURL);
+  }
+
+  /** Whether the SourceBuffer exists and its MediaSource is open. */
+  open() {
+    return !!this._sb && !!this._ms && this._ms.readyState === "open";
+  }
+
+  /** Whether the SourceBuffer exists (sourceopen has fired). */
+  hasSourceBuffer() {
+    return !!this._sb;
+  }
+
+  /** Whether operations wait or one runs. */
+  busy() {
+    return this._queue.length > 0 || (!!this._sb && this._sb.updating);
+  }
+
+  /** Bytes of appends waiting. */
+  queuedBytes() {
+    return this._queuedBytes;
+  }
+
+  /** Switches to mime in place; false when the tracks differ (a SourceBuffer cannot change them). */
+  changeType(mime) {
+    if (trackLayout(mime) !== trackLayout(this.mime) || !this._sb || typeof this._sb.changeType !== "function") return false;
+    this.push({ kind: "changeType", mime });
+    this.mime = mime;
+    return true;
+  }
+
+  push(op) {
+    this._queue.push(op);
+    this._queuedBytes += op.bytes || 0;
+    this._pump();
+  }
+
+  /** Drops the media appends that wait (the SourceBuffer does not keep up). */
+  dropMedia() {
+    this._queue = this._queue.filter((op) => op.kind !== "media");
+    this._queuedBytes = this._queue.reduce((n, op) => n + (op.bytes || 0), 0);
+  }
+
+  /** Removes [start, end) before anything else that waits. */
+  removeFirst(start, end) {
+    this._queue.unshift({ kind: "remove", start, end });
+    this._pump();
+  }
+
+  bufferedEnd() {
+    const b = this._sb ? this._sb.buffered : null;
+    return b && b.length ? b.end(b.length - 1) : 0;
+  }
+
+  _pump() {
+    const sb = this._sb;
+    if (!sb || sb.updating || this._current || !this._ms || this._ms.readyState !== "open") return;
+    while (this._queue.length) {
+      const op = this._queue[0];
+      try {
+        if (op.kind === "changeType") {
+          this._queue.shift();
+          sb.changeType(op.mime);
+          continue;
+        }
+        if (op.kind === "remove") {
+          this._queue.shift();
+          if (op.end > op.start) {
+            this._current = op;
+            sb.remove(op.start, op.end);
+            return;
+          }
+          continue;
+        }
+        if (op.kind === "init" && this._initDone) {
+          // A new init restarts the timestamps at 0: reset the parser and
+          // put what follows right after what we have ("sequence" mode).
+          sb.abort();
+          const end = this.bufferedEnd();
+          if (end > 0) sb.timestampOffset = end;
+        }
+        this._current = op;
+        sb.appendBuffer(op.data);
+        this._queue.shift();
+        this._queuedBytes -= op.bytes || 0;
+        if (op.kind === "init") this._initDone = true;
+        return;
+      } catch (e) {
+        this._current = null;
+        if (e && e.name === "QuotaExceededError") {
+          if (!this._evict(op)) {
+            // Nothing left to free: drop it and resume at a keyframe.
+            this._queue.shift();
+            this._queuedBytes -= op.bytes || 0;
+            this._on.dropped(op);
+            continue;
+          }
+          return; // the removal runs first; the append is retried after it
+        }
+        this._on.failed((e && e.message) || String(e));
+        return;
+      }
+    }
+  }
+
+  /** Frees buffer space after QuotaExceededError; false if nothing can go. */
+  _evict(op) {
+    const b = this._sb.buffered;
+    if (!b.length || op.evicted) return false;
+    const ct = this.video.currentTime;
+    const start = b.start(0);
+    const end = Math.min(ct - 1, b.end(b.length - 1) - 1);
+    if (end <= start) return false;
+    op.evicted = true;
+    this._on.evicted();
+    this.removeFirst(start, end);
+    return true;
+  }
+
+  _updateEnd(sb) {
+    if (this._sb !== sb) return;
+    const op = this._current;
+    this._current = null;
+    if (op && op.kind === "media") this._on.appended(op, this.bufferedEnd());
+    this._pump();
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Player
 
 /**
@@ -560,7 +825,8 @@ export function publish(url, stream, options) {
  * A Player plays a stream in a video element with Media Source Extensions.
  * Make one with play(). It is an EventTarget; every event is a CustomEvent:
  *
- *  - "status": {status: PlayerStatus, reason?: string, delay?: number}.
+ *  - "status": {status: PlayerStatus, reason?: string, delay?: number}
+ *    when the status changes, as for the Publisher.
  *  - "latency": {latency, target, lag, playbackRate} about once a second:
  *    latency is how far, in seconds, the picture shown is behind the newest
  *    media received (the publisher's recording and the network add to it);
@@ -572,17 +838,14 @@ export function publish(url, stream, options) {
  *    unable to play (no MediaSource, a type the browser cannot play); the
  *    player keeps listening and plays the next session that it can.
  */
-export class Player extends EventTarget {
+export class Player extends Connection {
   /**
    * @param {string|URL} url the hub's subscribe route, e.g. "/live/room1/subscribe"
    * @param {HTMLVideoElement} video
    * @param {PlayOptions} [options]
    */
   constructor(url, video, options = {}) {
-    super();
-    /** @readonly */ this.url = webSocketURL(url);
-    /** @readonly */ this.video = video;
-    this.options = {
+    const opts = {
       targetLatency: 0,
       safetyMargin: 0.15,
       jumpThreshold: 1.0,
@@ -594,6 +857,9 @@ export class Player extends EventTarget {
       reconnectMaxDelay: 5000,
       ...options,
     };
+    super(url, opts);
+    /** @readonly */ this.video = video;
+    this.options = opts;
     /** @type {PlayerStatus} */
     this.status = "connecting";
     /** The current session's MIME type. */
@@ -608,25 +874,25 @@ export class Player extends EventTarget {
       droppedSegments: 0, jumps: 0, gapSkips: 0, nudges: 0, reconnects: 0, resets: 0, quotaEvictions: 0,
     };
 
-    this._MS = mediaSourceClass();
-    /** @type {WebSocket|null} */ this._ws = null;
-    /** @type {MediaSource|null} */ this._ms = null;
-    /** @type {SourceBuffer|null} */ this._sb = null;
-    this._objectURL = "";
-    this._sbMime = ""; // the type the SourceBuffer was made with, or changed to
-    this._queue = []; // {kind: "init"|"media"|"changeType"|"remove", ...}
-    this._queuedBytes = 0;
-    this._current = null; // the operation the SourceBuffer is busy with
+    this._closed = false;
+
+    // Protocol: the messages of the current connection and session.
     this._expect = null; // header waiting for its binary message
-    this._waitKey = true; // drop media until a keyframe
-    this._initDone = false; // an init was appended to this SourceBuffer
-    this._unplayable = ""; // the session's mime when it cannot be played
     this._live = false; // a publisher session is on
+    this._lastSeq = 0;
+    this._lastMsg = 0; // when any message was last received (ms, performance.now)
+    this._lastRecv = 0; // when media was last received
+    this._unplayable = ""; // the session's mime when it cannot be played
+    this._waitKey = true; // drop media until a keyframe
+
+    // Media Source Extensions: the MediaSource of the moment and its append queue.
+    this._MS = mediaSourceClass();
+    /** @type {AppendQueue|null} */ this._mse = null;
+    this._mediaErrors = []; // when the media failed lately: starting over has a limit
+
+    // Playback control: where the live edge is, how far behind it to play.
     this._resync = true; // start the next media near the live edge
     this._settle = 0;
-    this._lastSeq = 0;
-    this._lastRecv = 0; // when media was last received (ms, performance.now)
-    this._lastMsg = 0; // when any message was last received
     this._gaps = []; // [t, seconds]: gaps between arrivals, and media brought by one arrival
     this._burst = 0; // arrivals less than 0.5 s apart are one burst (of at most 10 s); this numbers them
     this._burstStart = 0; // when the current burst began
@@ -641,12 +907,6 @@ export class Player extends EventTarget {
     this._selfPause = false;
     this._lastLatencyEvent = 0;
     this._lastTrim = 0;
-    this._mediaErrors = [];
-    this._closed = false;
-    this._noRetry = false;
-    this._timer = 0;
-    this._openedAt = 0;
-    this._backoff = new Backoff(this.options.reconnectMinDelay, this.options.reconnectMaxDelay);
 
     this._onVideoEvent = (e) => this._videoEvent(e);
     for (const type of ["pause", "play", "playing", "waiting", "error", "seeked"]) video.addEventListener(type, this._onVideoEvent);
@@ -664,7 +924,7 @@ export class Player extends EventTarget {
   close() {
     if (this._closed) return;
     this._closed = true;
-    clearTimeout(this._timer);
+    this._end();
     clearTimeout(this._settle);
     clearInterval(this._ticker);
     globalThis.document && document.removeEventListener("visibilitychange", this._onVisibility);
@@ -678,58 +938,16 @@ export class Player extends EventTarget {
     this._setStatus("closed");
   }
 
-  // --- events and status
+  // --- protocol: the connection (see Connection) and its messages
 
-  _emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
-  }
-
-  _setStatus(status, reason, extra) {
-    if (this.status === status) return;
-    this.status = status;
-    this._emit("status", { status, reason, ...extra });
-  }
-
-  _fail(error, fatal) {
-    this._emit("error", { error, fatal });
-    if (fatal) this._setStatus("error", error.message);
-  }
-
-  // --- connection
-
-  _connect() {
-    if (this._closed) return;
-    const ws = new WebSocket(this.url, SUBPROTOCOL);
-    ws.binaryType = "arraybuffer";
-    this._ws = ws;
+  _opened() {
     this._expect = null;
-    ws.onopen = () => {
-      if (this._ws !== ws) return;
-      if (ws.protocol !== SUBPROTOCOL) {
-        // Not a segrelay hub (or a proxy dropped the header): retrying will not help.
-        this._noRetry = true;
-        ws.close(1002, "want " + SUBPROTOCOL);
-        this._fail(new Error("segrelay: " + this.url + " does not speak " + SUBPROTOCOL), true);
-        return;
-      }
-      this._openedAt = this._lastMsg = now();
-      if (this.status === "connecting" || this.status === "reconnecting") this._setStatus("waiting");
-    };
-    ws.onmessage = (ev) => {
-      if (this._ws === ws) this._message(ev.data);
-    };
-    ws.onclose = (ev) => {
-      if (this._ws !== ws) return;
-      this._ws = null;
-      this._live = false;
-      if (this._closed || this._noRetry) return;
-      if (this._openedAt && now() - this._openedAt > 3000) this._backoff.reset();
-      this._openedAt = 0;
-      const delay = this._backoff.next();
-      this.stats.reconnects++;
-      this._setStatus("reconnecting", ev.reason || "connection closed (" + ev.code + ")", { code: ev.code, delay });
-      this._timer = setTimeout(() => this._connect(), delay);
-    };
+    this._lastMsg = this._openedAt;
+    if (this.status === "connecting" || this.status === "reconnecting") this._setStatus("waiting");
+  }
+
+  _dropped() {
+    this._live = false;
   }
 
   /** Drops the connection and opens a new one soon (after an error, or silence). */
@@ -738,7 +956,7 @@ export class Player extends EventTarget {
     if (ws) ws.close(4000, reason.slice(0, 100)); // onclose schedules the reconnection
   }
 
-  _message(data) {
+  _received(data) {
     this._lastMsg = now();
     if (typeof data === "string") {
       let msg;
@@ -803,29 +1021,20 @@ export class Player extends EventTarget {
     }
     this._unplayable = "";
     if (this.status === "error") this._setStatus("buffering");
-    if (!this._ms) {
-      this._attach(mime);
-    } else if (this._sbMime && mime !== this._sbMime) {
-      if (trackLayout(mime) === trackLayout(this._sbMime) && this._sb && typeof this._sb.changeType === "function") {
-        this._push({ kind: "changeType", mime });
-        this._sbMime = mime;
-      } else {
-        this._attach(mime); // other tracks: a SourceBuffer cannot change them
-      }
-    } else if (!this._sbMime) {
-      this._sbMime = mime; // sourceopen has not fired yet
+    if (!this._mse || (mime !== this._mse.mime && !this._mse.changeType(mime))) {
+      this._attach(mime); // the first session, or other tracks
     }
   }
 
   _init(data) {
-    if (this._unplayable || !this._ms) return;
+    if (this._unplayable || !this._mse) return;
     this.stats.inits++;
     this._waitKey = true;
-    this._push({ kind: "init", data, bytes: data.byteLength });
+    this._mse.push({ kind: "init", data, bytes: data.byteLength });
   }
 
   _media(hdr, data) {
-    if (this._unplayable || !this._ms) return;
+    if (this._unplayable || !this._mse) return;
     const t = now();
     if (hdr.discontinuity) this.stats.discontinuities++;
     if (this._waitKey && !hdr.keyframe) {
@@ -844,78 +1053,43 @@ export class Player extends EventTarget {
     this._lastRecv = t;
     this.stats.segments++;
     this.stats.bytes += data.byteLength;
-    if (this._queuedBytes > 64 * 1024 * 1024) {
+    if (this._mse.queuedBytes() > 64 * 1024 * 1024) {
       // The SourceBuffer does not keep up at all: drop what waits, resume at a keyframe.
-      this._queue = this._queue.filter((op) => op.kind !== "media");
-      this._queuedBytes = this._queue.reduce((n, op) => n + (op.bytes || 0), 0);
+      this._mse.dropMedia();
       this._waitKey = true;
       this.stats.droppedSegments++;
       return;
     }
-    this._push({ kind: "media", data, bytes: data.byteLength, t, keyframe: !!hdr.keyframe, burst: this._burst });
+    this._mse.push({ kind: "media", data, bytes: data.byteLength, t, keyframe: !!hdr.keyframe, burst: this._burst });
   }
 
-  // --- MediaSource and the append queue
+  // --- MediaSource: which one, and starting over (AppendQueue feeds it)
 
   /** (Re)attaches a new MediaSource to the video element. */
   _attach(mime) {
-    const first = !this._ms;
+    const first = !this._mse;
     this._detach();
     if (!first) this.stats.resets++;
-    const MS = this._MS;
-    const ms = new MS();
-    this._ms = ms;
-    this._sbMime = mime;
-    this._initDone = false;
     this._resync = true;
     this._edgeEnd = this._edgeTime = 0;
-    if (globalThis.ManagedMediaSource && ms instanceof globalThis.ManagedMediaSource) {
-      this.video.disableRemotePlayback = true; // required for ManagedMediaSource without an AirPlay source
-    }
-    ms.addEventListener("sourceopen", () => {
-      if (this._ms !== ms) return;
-      try {
-        ms.duration = Infinity; // live
-      } catch {
-        // not essential
-      }
-      try {
-        const sb = ms.addSourceBuffer(this._sbMime);
-        sb.mode = "sequence";
-        sb.addEventListener("updateend", () => this._updateEnd(sb));
-        sb.addEventListener("error", () => {
-          if (this._sb === sb) this._recover("the SourceBuffer could not take a segment");
-        });
-        this._sb = sb;
-      } catch (e) {
-        this._fail(asError(e), true);
-        return;
-      }
-      this._pump();
-    }, { once: true });
-    ms.addEventListener("sourceclose", () => {
-      if (this._ms === ms) this._recover("the MediaSource closed");
+    this._mse = new AppendQueue(this._MS, this.video, mime, {
+      appended: (op, end) => this._appended(op, end),
+      dropped: (op) => {
+        if (op.kind === "media") this._waitKey = true;
+        this.stats.droppedSegments++;
+      },
+      evicted: () => this.stats.quotaEvictions++,
+      failed: (reason) => this._recover(reason),
+      fatal: (error) => this._fail(error, true),
     });
-    this._objectURL = URL.createObjectURL(ms);
-    this.video.src = this._objectURL;
     // play() comes once the first media is in, after the start position is chosen.
   }
 
   _detach() {
-    if (this._ms) {
-      this._queue = [];
-      this._queuedBytes = 0;
-      this._current = null;
-      this._sb = null;
-      this._ms = null;
-      this._selfPause = true;
-      this.video.removeAttribute("src");
-      this.video.load();
-    }
-    if (this._objectURL) {
-      URL.revokeObjectURL(this._objectURL);
-      this._objectURL = "";
-    }
+    if (!this._mse) return;
+    this._selfPause = true;
+    this._mse.close();
+    this._mse = null;
   }
 
   /** After a media or SourceBuffer error: a fresh MediaSource and a fresh connection. */
@@ -925,7 +1099,7 @@ export class Player extends EventTarget {
     this._mediaErrors = this._mediaErrors.filter((x) => t - x < 30000);
     this._mediaErrors.push(t);
     this._fail(new Error("segrelay: " + reason + "; starting over"), false);
-    const mime = this._sbMime;
+    const mime = this._mse ? this._mse.mime : "";
     this._detach();
     if (this._mediaErrors.length > 5) {
       this._fail(new Error("segrelay: the media keeps failing (" + reason + ")"), true);
@@ -936,116 +1110,32 @@ export class Player extends EventTarget {
     this._reconnect(reason); // the hub sends start, init and the latest keyframe again
   }
 
-  _push(op) {
-    this._queue.push(op);
-    this._queuedBytes += op.bytes || 0;
-    this._pump();
-  }
-
-  _bufferedEnd() {
-    const b = this._sb ? this._sb.buffered : null;
-    return b && b.length ? b.end(b.length - 1) : 0;
-  }
-
-  _pump() {
-    const sb = this._sb;
-    if (!sb || sb.updating || this._current || !this._ms || this._ms.readyState !== "open") return;
-    while (this._queue.length) {
-      const op = this._queue[0];
-      try {
-        if (op.kind === "changeType") {
-          this._queue.shift();
-          sb.changeType(op.mime);
-          continue;
-        }
-        if (op.kind === "remove") {
-          this._queue.shift();
-          if (op.end > op.start) {
-            this._current = op;
-            sb.remove(op.start, op.end);
-            return;
-          }
-          continue;
-        }
-        if (op.kind === "init" && this._initDone) {
-          // A new init restarts the timestamps at 0: reset the parser and
-          // put what follows right after what we have ("sequence" mode).
-          sb.abort();
-          const end = this._bufferedEnd();
-          if (end > 0) sb.timestampOffset = end;
-        }
-        this._current = op;
-        sb.appendBuffer(op.data);
-        this._queue.shift();
-        this._queuedBytes -= op.bytes || 0;
-        if (op.kind === "init") this._initDone = true;
-        return;
-      } catch (e) {
-        this._current = null;
-        if (e && e.name === "QuotaExceededError") {
-          if (!this._evict(op)) {
-            // Nothing left to free: drop it and resume at a keyframe.
-            this._queue.shift();
-            this._queuedBytes -= op.bytes || 0;
-            if (op.kind === "media") this._waitKey = true;
-            this.stats.droppedSegments++;
-            continue;
-          }
-          return; // the removal runs first; the append is retried after it
-        }
-        this._recover((e && e.message) || String(e));
-        return;
-      }
-    }
-  }
-
-  /** Frees buffer space after QuotaExceededError; false if nothing can go. */
-  _evict(op) {
-    const b = this._sb.buffered;
-    if (!b.length || op.evicted) return false;
-    const ct = this.video.currentTime;
-    const start = b.start(0);
-    const end = Math.min(ct - 1, b.end(b.length - 1) - 1);
-    if (end <= start) return false;
-    op.evicted = true;
-    this.stats.quotaEvictions++;
-    this._queue.unshift({ kind: "remove", start, end });
-    this._pump();
-    return true;
-  }
-
-  _updateEnd(sb) {
-    if (this._sb !== sb) return;
-    const op = this._current;
-    this._current = null;
-    if (op && op.kind === "media") {
-      const end = this._bufferedEnd();
-      if (end > this._edgeEnd + 1e-3 || !this._edgeTime) {
-        // A burst that brings seconds more media than the time it took to
-        // arrive (a legacy publisher's 5 s files) is followed by as long a
-        // wait: aim that far behind, or play it in a blink and stall until
-        // the next. (A steady stream brings media as fast as time passes.)
-        if (op.burst === this._burst && op.burst !== this._joinBurst) {
-          this._burstMedia += end - this._edgeEnd;
-          const excess = this._burstMedia - (op.t - this._burstStart) / 1000;
-          if (excess > 1) this._gaps.push([now(), excess]);
-        }
-        this._edgeEnd = end;
-        this._edgeTime = op.t;
-      }
-      if (this._resync) this._scheduleResync();
-    }
-    this._pump();
-  }
-
   // --- playback control
+
+  /** A media append is in: where the live edge is now, and how bursty arrivals are. */
+  _appended(op, end) {
+    if (end > this._edgeEnd + 1e-3 || !this._edgeTime) {
+      // A burst that brings seconds more media than the time it took to
+      // arrive (a legacy publisher's 5 s files) is followed by as long a
+      // wait: aim that far behind, or play it in a blink and stall until
+      // the next. (A steady stream brings media as fast as time passes.)
+      if (op.burst === this._burst && op.burst !== this._joinBurst) {
+        this._burstMedia += end - this._edgeEnd;
+        const excess = this._burstMedia - (op.t - this._burstStart) / 1000;
+        if (excess > 1) this._gaps.push([now(), excess]);
+      }
+      this._edgeEnd = end;
+      this._edgeTime = op.t;
+    }
+    if (this._resync) this._scheduleResync();
+  }
 
   /** Waits until the burst of media has been appended, then starts near the live edge. */
   _scheduleResync() {
     clearTimeout(this._settle);
     this._settle = setTimeout(() => {
-      if (!this._resync || !this._sb) return;
-      if (this._queue.length || this._sb.updating) return this._scheduleResync();
+      if (!this._resync || !this._mse || !this._mse.hasSourceBuffer()) return;
+      if (this._mse.busy()) return this._scheduleResync();
       this._resync = false;
       const v = this.video;
       const b = v.buffered;
@@ -1112,7 +1202,7 @@ export class Player extends EventTarget {
         this._tick();
         break;
       case "error":
-        if (this._ms && v.error) this._recover("media error " + v.error.code + (v.error.message ? ": " + v.error.message : ""));
+        if (this._mse && v.error) this._recover("media error " + v.error.code + (v.error.message ? ": " + v.error.message : ""));
         break;
       case "seeked":
         this._stuckSince = 0;
@@ -1129,8 +1219,7 @@ export class Player extends EventTarget {
       this._reconnect("no data for " + this.options.idleTimeout + " ms");
       return;
     }
-    const sb = this._sb;
-    if (!sb || !this._ms || this._ms.readyState !== "open") return;
+    if (!this._mse || !this._mse.open()) return;
     const b = v.buffered;
     if (!b.length || this._resync) {
       if (this._live && this.status !== "reconnecting" && this.status !== "error" && !b.length) this._setStatus("buffering");
@@ -1210,8 +1299,7 @@ export class Player extends EventTarget {
       const keep = Math.max(1, this.options.backBuffer);
       const start = b.start(0);
       if (ct - start > keep + 5) {
-        this._queue.unshift({ kind: "remove", start: 0, end: ct - keep });
-        this._pump();
+        this._mse.removeFirst(0, ct - keep);
       }
     }
   }

@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/segrelay/relay/internal/webm/webmtest"
 )
 
 // Every test that opens connections must leave no goroutine behind.
@@ -109,7 +111,7 @@ func readUntilEnd(t *testing.T, s *SubscribeClient) []Segment {
 // checkWebMSession asserts that segs (Start … End) carry the WebM stream of
 // l exactly: its init, then its bytes cut at Cluster starts with the right
 // keyframe flags, numbered without gaps.
-func checkWebMSession(t *testing.T, segs []Segment, l webmLayout) {
+func checkWebMSession(t *testing.T, segs []Segment, l webmtest.Layout) {
 	t.Helper()
 	require.GreaterOrEqual(t, len(segs), 3)
 	require.Equal(t, KindStart, segs[0].Kind)
@@ -167,7 +169,7 @@ func cutEvery(b []byte, n int) [][]byte {
 
 // chromeLike cuts like MediaRecorder does: a 1-byte first message, then
 // messages that end 1 byte into the next Cluster.
-func chromeLike(l webmLayout) [][]byte {
+func chromeLike(l webmtest.Layout) [][]byte {
 	offs := []int{1}
 	for _, c := range l.Clusters {
 		offs = append(offs, c.Offset+1)
@@ -176,7 +178,7 @@ func chromeLike(l webmLayout) [][]byte {
 }
 
 func TestStreamModeEndToEnd(t *testing.T) {
-	specs := map[string]webmSpec{
+	specs := map[string]webmtest.Spec{
 		"video":        {Clusters: 5, KeyEvery: 2},
 		"audio+video":  {Audio: true, Clusters: 8, KeyEvery: 3},
 		"blockgroups":  {BlockGroups: true, Clusters: 4},
@@ -185,7 +187,7 @@ func TestStreamModeEndToEnd(t *testing.T) {
 		"big-clusters": {Clusters: 3, Frames: 40, FrameBytes: 20000},
 	}
 	for name, spec := range specs {
-		l := buildWebM(spec)
+		l := webmtest.Build(spec)
 		cuts := map[string][][]byte{
 			"5120":        cutEvery(l.Data, 5120),
 			"chrome-like": chromeLike(l),
@@ -214,7 +216,7 @@ func TestStreamModeEndToEnd(t *testing.T) {
 
 func TestStreamModeMIMEFromWebM(t *testing.T) {
 	e := newEnv(t)
-	l := buildWebM(webmSpec{Audio: true, Clusters: 2})
+	l := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 2})
 	sub := e.subscribe("room1")
 	pub := e.publish("room1", PublishStart{}) // no mime: read from the WebM
 	require.NoError(t, pub.Send(testCtx(t), l.Data))
@@ -227,7 +229,7 @@ func TestStreamModeMIMEFromWebM(t *testing.T) {
 // Split at every byte offset, through the in-process Publisher: the hub's
 // segments never depend on where messages were cut.
 func TestStreamModeEveryOffset(t *testing.T) {
-	l := buildWebM(webmSpec{Audio: true, Clusters: 3, Frames: 2, FrameBytes: 60, KeyEvery: 2})
+	l := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 3, Frames: 2, FrameBytes: 60, KeyEvery: 2})
 	hub := NewHub()
 	defer hub.Shutdown(context.Background())
 	ctx := context.Background()
@@ -381,7 +383,7 @@ func TestLateJoinWaitsForKeyframeWhenCacheOverflowed(t *testing.T) {
 func TestSubscriberBeforePublisherAndAcrossSessions(t *testing.T) {
 	e := newEnv(t)
 	sub := e.subscribe("room1")
-	l := buildWebM(webmSpec{Clusters: 2})
+	l := webmtest.Build(webmtest.Spec{Clusters: 2})
 	ctx := testCtx(t)
 
 	pub := e.publish("room1", PublishStart{MIME: l.MIME})
@@ -407,8 +409,8 @@ func TestSubscriberBeforePublisherAndAcrossSessions(t *testing.T) {
 func TestRecorderRestartMidStream(t *testing.T) {
 	e := newEnv(t)
 	sub := e.subscribe("room1")
-	a := buildWebM(webmSpec{Audio: true, Clusters: 2})
-	b := buildWebM(webmSpec{Audio: true, Clusters: 3, KeyEvery: 2})
+	a := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 2})
+	b := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 3, KeyEvery: 2})
 	pub := e.publish("room1", PublishStart{MIME: a.MIME})
 	ctx := testCtx(t)
 	// The second recording's EBML header arrives in the middle of a message.
@@ -688,7 +690,7 @@ func TestPublisherIdleTimeout(t *testing.T) {
 // too big to hold.
 func TestHeldBackTooBig(t *testing.T) {
 	e := newEnv(t, WithMaxSegmentBytes(4000))
-	l := buildWebM(webmSpec{Clusters: 2, FrameBytes: 5000})
+	l := webmtest.Build(webmtest.Spec{Clusters: 2, FrameBytes: 5000})
 	code, reason := closeCode(t, e, "a/publish", `{"type":"start","mime":"video/webm"}`, l.Data[:1000], l.Data[1000:2000], l.Data[2000:3000], l.Data[3000:4000], l.Data[4000:5000], l.Data[5000:6000])
 	assert.Equal(t, websocket.StatusMessageTooBig, code, reason)
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/coder/websocket"
 	relay "github.com/segrelay/relay"
+
+	"github.com/segrelay/relay/internal/ebml"
 )
 
 const mime = "video/webm;codecs=vp8"
@@ -365,10 +367,10 @@ func (s *subscriber) runV1() error {
 			if h >= need {
 				s.record(head[s.m.stampAt:need], now)
 			}
-		case bytes.HasPrefix(head[:h], []byte{0x1F, 0x43, 0xB6, 0x75}) && h >= clusterStampOffset+stampLen:
+		case bytes.HasPrefix(head[:h], clusterID) && h >= clusterStampOffset+stampLen:
 			// A piece that starts a Cluster and holds its first block.
 			s.record(head[clusterStampOffset:], now)
-		case h >= blockStampOffset+stampLen && head[0] == idSimpleBlock:
+		case h >= blockStampOffset+stampLen && head[0] == ebml.IDSimpleBlock:
 			// A piece that starts with a block: the hub cut the Cluster's
 			// start off before its first block was whole.
 			s.record(head[blockStampOffset:], now)

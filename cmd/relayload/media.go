@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/segrelay/relay/internal/ebml"
 )
 
 // What the publisher sends. Every segment (a v1 segment, a WebM Cluster, a
@@ -28,71 +30,23 @@ func readStamp(b []byte) (sent int64, idx uint64, ok bool) {
 	return int64(binary.BigEndian.Uint64(b[4:])), binary.BigEndian.Uint64(b[12:]), true
 }
 
-// WebM element IDs (with their length marker).
-const (
-	idEBML        = 0x1A45DFA3
-	idSegment     = 0x18538067
-	idInfo        = 0x1549A966
-	idTracks      = 0x1654AE6B
-	idTrackEntry  = 0xAE
-	idCluster     = 0x1F43B675
-	idTimecode    = 0xE7
-	idSimpleBlock = 0xA3
-)
-
-func appendID(b []byte, id uint32) []byte {
-	switch {
-	case id < 1<<8:
-		return append(b, byte(id))
-	case id < 1<<16:
-		return append(b, byte(id>>8), byte(id))
-	case id < 1<<24:
-		return append(b, byte(id>>16), byte(id>>8), byte(id))
-	}
-	return append(b, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
-}
-
-// appendSize8 writes n as an 8-byte EBML size (so offsets are fixed).
-func appendSize8(b []byte, n uint64) []byte {
-	return append(b, 0x01, byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-}
-
-func el(id uint32, body ...[]byte) []byte {
-	n := 0
-	for _, p := range body {
-		n += len(p)
-	}
-	b := appendSize8(appendID(nil, id), uint64(n))
-	for _, p := range body {
-		b = append(b, p...)
-	}
-	return b
-}
-
-func elUint(id uint32, v uint64) []byte {
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], v)
-	i := 0
-	for i < 7 && buf[i] == 0 {
-		i++
-	}
-	return el(id, buf[i:])
-}
-
-func elStr(id uint32, s string) []byte { return el(id, []byte(s)) }
+// clusterID is how a piece that starts a Cluster begins.
+var clusterID = ebml.AppendID(nil, ebml.IDCluster)
 
 // webmInit is a MediaRecorder-like init: EBML header, Segment of unknown
 // size, Info, Tracks (one VP8 video track, 1280x720).
 func webmInit() []byte {
-	b := el(idEBML,
-		elUint(0x4286, 1), elUint(0x42F7, 1), elUint(0x42F2, 4), elUint(0x42F3, 8),
-		elStr(0x4282, "webm"), elUint(0x4287, 4), elUint(0x4285, 2))
-	b = appendID(b, idSegment)
-	b = append(b, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF) // unknown size
-	b = append(b, el(idInfo, elUint(0x2AD7B1, 1000000), elStr(0x4D80, "relayload"), elStr(0x5741, "relayload"))...)
-	b = append(b, el(idTracks, el(idTrackEntry,
-		elUint(0xD7, 1), elUint(0x73C5, 1), elUint(0x83, 1), elStr(0x86, "V_VP8"),
-		el(0xE0, elUint(0xB0, 1280), elUint(0xBA, 720))))...)
+	b := ebml.Element(ebml.IDEBML,
+		ebml.Uint(ebml.IDEBMLVersion, 1), ebml.Uint(ebml.IDEBMLReadVersion, 1),
+		ebml.Uint(ebml.IDEBMLMaxIDLength, 4), ebml.Uint(ebml.IDEBMLMaxSizeLength, 8),
+		ebml.String(ebml.IDDocType, "webm"), ebml.Uint(ebml.IDDocTypeVersion, 4), ebml.Uint(ebml.IDDocTypeReadVersion, 2))
+	b = ebml.AppendUnknownSize(ebml.AppendID(b, ebml.IDSegment))
+	b = append(b, ebml.Element(ebml.IDInfo,
+		ebml.Uint(ebml.IDTimecodeScale, 1000000), ebml.String(ebml.IDMuxingApp, "relayload"), ebml.String(ebml.IDWritingApp, "relayload"))...)
+	b = append(b, ebml.Element(ebml.IDTracks, ebml.Element(ebml.IDTrackEntry,
+		ebml.Uint(ebml.IDTrackNumber, 1), ebml.Uint(ebml.IDTrackUID, 1), ebml.Uint(ebml.IDTrackType, ebml.TrackTypeVideo),
+		ebml.String(ebml.IDCodecID, "V_VP8"),
+		ebml.Element(ebml.IDVideo, ebml.Uint(ebml.IDPixelWidth, 1280), ebml.Uint(ebml.IDPixelHeight, 720))))...)
 	return b
 }
 
@@ -108,14 +62,14 @@ const blockStampOffset = 1 + 8 + 1 + 2 + 1
 // SimpleBlocks of about total bytes in all; the first is a keyframe when key.
 // The stamp goes at clusterStampOffset, in the first block's payload.
 func webmCluster(b []byte, tcMs uint32, frames, total int, key bool, frameMs int) []byte {
-	b = appendID(b, idCluster)
-	b = append(b, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)
-	b = append(b, idTimecode, 0x84, byte(tcMs>>24), byte(tcMs>>16), byte(tcMs>>8), byte(tcMs))
+	b = ebml.AppendUnknownSize(ebml.AppendID(b, ebml.IDCluster))
+	// A 4-byte Timecode, whatever its value, so the offset stays fixed.
+	b = append(b, ebml.IDTimecode, 0x84, byte(tcMs>>24), byte(tcMs>>16), byte(tcMs>>8), byte(tcMs))
 	const overhead = 1 + 8 + 4
 	payload := max(stampLen, total/frames-overhead)
 	for i := 0; i < frames; i++ {
-		b = append(b, idSimpleBlock)
-		b = appendSize8(b, uint64(4+payload))
+		b = append(b, ebml.IDSimpleBlock)
+		b = ebml.AppendSizeLen(b, uint64(4+payload), 8)
 		flags := byte(0)
 		if i == 0 && key {
 			flags = 0x80

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerates the ffmpeg-written WebM test files in this directory, then their
-# *.expected.json (computed by mkvinfo via ../make_expected.sh).
+# *.expected.json (computed by mkvinfo via tools/expected/make_expected.sh).
 # Written with Debian 12's ffmpeg 5.1.x (libvpx, libopus): apt-get install ffmpeg mkvtoolnix
 #
 # Common settings: lavfi test sources, 3 s, 320x240 at 20 fps, a keyframe every
@@ -36,4 +36,4 @@ ffmpeg $common -t 3 -c:v libvpx $venc -b:v 400k \
 	-live 1 -cluster_time_limit 200 \
 	-f webm vp8_live.webm
 
-../make_expected.sh vp8.webm vp9_opus.webm vp8_live.webm
+../../tools/expected/make_expected.sh vp8.webm vp9_opus.webm vp8_live.webm

@@ -12,7 +12,7 @@ Usage:
     make_expected.py recording DIR      # DIR/00000.webm, 00001.webm, ... (+ meta.json)
     make_expected.py file FILE.webm     # writes FILE.webm.expected.json
 
-Run through testdata/make_expected.sh. Standard library only.
+Run through tools/expected/make_expected.sh. Standard library only.
 """
 
 import json

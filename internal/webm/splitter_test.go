@@ -1,4 +1,4 @@
-package relay
+package webm
 
 import (
 	"bytes"
@@ -13,13 +13,22 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/segrelay/relay/internal/ebml"
+	"github.com/segrelay/relay/internal/webm/webmtest"
 )
 
 const testMaxPiece = 16 << 20
 
+// The real streams are the module's, shared with the relay package's tests.
+const (
+	recordingsDir = "../../testdata/recordings"
+	ffmpegDir     = "../../testdata/ffmpeg"
+)
+
 // splitRun is what a splitter produced for one input.
 type splitRun struct {
-	pieces   []webmPiece
+	pieces   []Piece
 	starts   []int    // stream offset of each piece
 	calls    []int    // which write call emitted each piece (len(chunks): end)
 	mimes    []string // mime() when each piece was emitted
@@ -31,7 +40,7 @@ type splitRun struct {
 func (r splitRun) data() []byte {
 	var b []byte
 	for _, p := range r.pieces {
-		b = append(b, p.data...)
+		b = append(b, p.Data...)
 	}
 	return b
 }
@@ -41,10 +50,10 @@ func (r splitRun) marks() []string {
 	var m []string
 	for i, p := range r.pieces {
 		switch {
-		case p.init:
+		case p.Init:
 			m = append(m, fmt.Sprintf("init@%d", r.starts[i]))
-		case p.clusterStart:
-			m = append(m, fmt.Sprintf("cluster@%d key=%v", r.starts[i], p.keyframe))
+		case p.ClusterStart:
+			m = append(m, fmt.Sprintf("cluster@%d key=%v", r.starts[i], p.Keyframe))
 		}
 	}
 	return m
@@ -52,25 +61,25 @@ func (r splitRun) marks() []string {
 
 // runSplitter writes chunks in order, then ends.
 func runSplitter(maxPiece int, chunks ...[]byte) splitRun {
-	s := newWebMSplitter(maxPiece)
+	s := NewSplitter(maxPiece)
 	r := splitRun{maxPiece: maxPiece}
 	off, call := 0, 0
-	emit := func(p webmPiece) error {
+	emit := func(p Piece) error {
 		r.pieces = append(r.pieces, p)
 		r.starts = append(r.starts, off)
 		r.calls = append(r.calls, call)
-		r.mimes = append(r.mimes, s.mime())
-		off += len(p.data)
+		r.mimes = append(r.mimes, s.MIME())
+		off += len(p.Data)
 		return nil
 	}
 	for _, c := range chunks {
-		if r.err = s.write(c, emit); r.err != nil {
+		if r.err = s.Write(c, emit); r.err != nil {
 			return r
 		}
 		r.maxHold = max(r.maxHold, len(s.hold))
 		call++
 	}
-	r.err = s.end(emit)
+	r.err = s.End(emit)
 	return r
 }
 
@@ -108,17 +117,17 @@ func webmBoundaries(t testing.TB, data []byte) map[int]bool {
 		if clusterEnd == unknown && endsUnknownCluster(id) {
 			clusterEnd = none
 		}
-		if id == idEBML && segEnd == unknown {
+		if id == ebml.IDEBML && segEnd == unknown {
 			segEnd = none
 		}
 		at[pos] = true
 		switch {
-		case id == idSegment && segEnd == none, id == idCluster && clusterEnd == none:
+		case id == ebml.IDSegment && segEnd == none, id == ebml.IDCluster && clusterEnd == none:
 			end := unknown
 			if !unk {
 				end = pos + n + m + int(size)
 			}
-			if id == idSegment {
+			if id == ebml.IDSegment {
 				segEnd = end
 			} else {
 				clusterEnd = end
@@ -136,7 +145,7 @@ func webmBoundaries(t testing.TB, data []byte) map[int]bool {
 
 // checkRun checks a splitter's pieces for one stream, or for several
 // concatenated, against their layouts.
-func checkRun(t *testing.T, r splitRun, data []byte, layouts []webmLayout) {
+func checkRun(t *testing.T, r splitRun, data []byte, layouts []webmtest.Layout) {
 	t.Helper()
 	require.NoError(t, r.err)
 	require.True(t, bytes.Equal(data, r.data()), "pieces are not the input")
@@ -148,7 +157,7 @@ func checkRun(t *testing.T, r splitRun, data []byte, layouts []webmLayout) {
 	}
 	starts := map[int]want{} // where init and Cluster pieces must start
 	var clusterOffs []int
-	var clusters []webmCluster // with offsets in data, when their Len is known
+	var clusters []webmtest.Cluster // with offsets in data, when their Len is known
 	base := 0
 	for _, l := range layouts {
 		starts[base] = want{init: l.Data[:l.InitLen], mime: l.MIME}
@@ -177,21 +186,21 @@ func checkRun(t *testing.T, r splitRun, data []byte, layouts []webmLayout) {
 
 	seen := map[int]bool{}
 	for i, p := range r.pieces {
-		start, end := r.starts[i], r.starts[i]+len(p.data)
-		require.NotEmpty(t, p.data, "piece %d is empty", i)
+		start, end := r.starts[i], r.starts[i]+len(p.Data)
+		require.NotEmpty(t, p.Data, "piece %d is empty", i)
 		assert.True(t, bounds[end], "piece %d [%d,%d) does not end at an element boundary", i, start, end)
 		w, ok := starts[start]
 		switch {
-		case p.init:
+		case p.Init:
 			require.True(t, ok && w.init != nil, "init piece at %d, where no init starts", start)
-			assert.Equal(t, w.init, p.data, "init piece at %d", start)
+			assert.Equal(t, w.init, p.Data, "init piece at %d", start)
 			assert.Equal(t, w.mime, r.mimes[i], "mime when the init at %d is emitted", start)
-		case p.clusterStart:
+		case p.ClusterStart:
 			require.True(t, ok && w.init == nil, "Cluster piece at %d, where no Cluster starts", start)
-			assert.Equal(t, w.key, p.keyframe, "keyframe flag of the Cluster at %d", start)
+			assert.Equal(t, w.key, p.Keyframe, "keyframe flag of the Cluster at %d", start)
 		default:
 			assert.False(t, ok, "piece at %d starts an init or Cluster but is not flagged", start)
-			assert.False(t, p.keyframe, "keyframe on a continuation piece at %d", start)
+			assert.False(t, p.Keyframe, "keyframe on a continuation piece at %d", start)
 		}
 		if ok {
 			seen[start] = true
@@ -213,7 +222,7 @@ func lastMIME(r splitRun) string {
 	return r.mimes[len(r.mimes)-1]
 }
 
-var testSpecs = map[string]webmSpec{
+var testSpecs = map[string]webmtest.Spec{
 	"video":        {Clusters: 4},
 	"audio+video":  {Audio: true, Clusters: 6},
 	"blockgroups":  {BlockGroups: true, Clusters: 4, KeyEvery: 2},
@@ -227,7 +236,7 @@ var testSpecs = map[string]webmSpec{
 }
 
 func TestBuildWebM(t *testing.T) {
-	l := buildWebM(webmSpec{Audio: true, Clusters: 3, KeyEvery: 2})
+	l := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 3, KeyEvery: 2})
 	assert.Equal(t, "video/webm;codecs=vp8,opus", l.MIME)
 	require.Len(t, l.Clusters, 3)
 	assert.Equal(t, l.InitLen, l.Clusters[0].Offset)
@@ -238,18 +247,18 @@ func TestBuildWebM(t *testing.T) {
 	assert.Equal(t, []byte{0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, l.Data[36:48])
 	webmBoundaries(t, l.Data)
 
-	k := buildWebM(webmSpec{KnownSizes: true, Clusters: 2})
+	k := webmtest.Build(webmtest.Spec{KnownSizes: true, Clusters: 2})
 	assert.Equal(t, "video/webm;codecs=vp8", k.MIME)
 	webmBoundaries(t, k.Data)
-	a := buildWebM(webmSpec{Audio: true, NoVideo: true, Clusters: 2})
+	a := webmtest.Build(webmtest.Spec{Audio: true, NoVideo: true, Clusters: 2})
 	assert.Equal(t, "audio/webm;codecs=opus", a.MIME)
 }
 
 func TestWebMSplitterProperties(t *testing.T) {
 	for name, spec := range testSpecs {
 		t.Run(name, func(t *testing.T) {
-			l := buildWebM(spec)
-			layouts := []webmLayout{l}
+			l := webmtest.Build(spec)
+			layouts := []webmtest.Layout{l}
 			t.Run("whole", func(t *testing.T) {
 				r := runSplitter(testMaxPiece, l.Data)
 				checkRun(t, r, l.Data, layouts)
@@ -269,7 +278,7 @@ func TestWebMSplitterProperties(t *testing.T) {
 // TestWebMSplitterEveryOffset cuts small streams in two at every byte, and in
 // 1-byte writes.
 func TestWebMSplitterEveryOffset(t *testing.T) {
-	specs := map[string]webmSpec{
+	specs := map[string]webmtest.Spec{
 		"video":       {Clusters: 3, Frames: 3, FrameBytes: 300},
 		"audio+video": {Audio: true, Clusters: 3, Frames: 3, FrameBytes: 300, KeyEvery: 2},
 		"blockgroups": {Audio: true, BlockGroups: true, Clusters: 3, Frames: 3, FrameBytes: 300, KeyEvery: 2},
@@ -279,8 +288,8 @@ func TestWebMSplitterEveryOffset(t *testing.T) {
 	}
 	for name, spec := range specs {
 		t.Run(name, func(t *testing.T) {
-			l := buildWebM(spec)
-			layouts := []webmLayout{l}
+			l := webmtest.Build(spec)
+			layouts := []webmtest.Layout{l}
 			want := runSplitter(testMaxPiece, l.Data).marks()
 			for cut := 0; cut <= len(l.Data); cut++ {
 				r := runSplitter(testMaxPiece, l.Data[:cut], l.Data[cut:])
@@ -300,12 +309,12 @@ func TestWebMSplitterEveryOffset(t *testing.T) {
 // it: a first blob of 1 byte (0x1A), then blobs that each end 1 byte into the
 // next element.
 func TestWebMSplitterChromeBlobs(t *testing.T) {
-	for _, spec := range []webmSpec{
+	for _, spec := range []webmtest.Spec{
 		{Audio: true, Clusters: 8, Frames: 8, FrameBytes: 4000, KeyEvery: 3},
 		{BlockGroups: true, Clusters: 4, Frames: 10},
 		{Clusters: 3, Frames: 20, FrameBytes: 9000},
 	} {
-		l := buildWebM(spec)
+		l := webmtest.Build(spec)
 		bounds := webmBoundaries(t, l.Data)
 		var cuts []int
 		for off := range bounds {
@@ -324,7 +333,7 @@ func TestWebMSplitterChromeBlobs(t *testing.T) {
 		blobs = append(blobs, l.Data[from:])
 		require.Greater(t, len(blobs), 3)
 		r := runSplitter(testMaxPiece, blobs...)
-		checkRun(t, r, l.Data, []webmLayout{l})
+		checkRun(t, r, l.Data, []webmtest.Layout{l})
 
 		// Media is forwarded as soon as it is whole: what is held back
 		// after a write is at most the element it ends in, except for a
@@ -337,19 +346,19 @@ func TestWebMSplitterRealStreams(t *testing.T) {
 	type stream struct {
 		name   string
 		blobs  [][]byte // as delivered; nil for a file
-		layout webmLayout
+		layout webmtest.Layout
 	}
 	var streams []stream
-	for _, rec := range loadRecordings(t) {
-		streams = append(streams, stream{rec.name, rec.blobs, rec.layout})
+	for _, rec := range webmtest.LoadRecordings(t, recordingsDir) {
+		streams = append(streams, stream{rec.Name, rec.Blobs, rec.Layout})
 	}
-	for name, l := range loadFFmpegFiles(t) {
+	for name, l := range webmtest.LoadFFmpegFiles(t, ffmpegDir) {
 		streams = append(streams, stream{name, nil, l})
 	}
 	for _, st := range streams {
 		t.Run(st.name, func(t *testing.T) {
 			l := st.layout
-			layouts := []webmLayout{l}
+			layouts := []webmtest.Layout{l}
 			if st.blobs != nil {
 				checkRun(t, runSplitter(testMaxPiece, st.blobs...), l.Data, layouts)
 			}
@@ -364,14 +373,14 @@ func TestWebMSplitterRealStreams(t *testing.T) {
 // as soon as the first video block's flags byte is in (a SimpleBlock), and
 // with everything before that block in it.
 func TestWebMSplitterForwardsFast(t *testing.T) {
-	l := buildWebM(webmSpec{Audio: true, Clusters: 2, Frames: 3, FrameBytes: 500})
+	l := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 2, Frames: 3, FrameBytes: 500})
 	c := l.Clusters[0] // starts with audio blocks, then a video keyframe
 	// Find the first video SimpleBlock: the first on track 2.
 	pos := c.Offset + 12 // Cluster ID and 8-byte size
 	for {
 		id, n, _ := readID(l.Data[pos:])
 		size, m, _, _ := readSize(l.Data[pos+n:])
-		if id == idSimpleBlock && l.Data[pos+n+m] == 0x82 {
+		if id == ebml.IDSimpleBlock && l.Data[pos+n+m] == 0x82 {
 			break
 		}
 		pos += n + m + int(size)
@@ -380,11 +389,11 @@ func TestWebMSplitterForwardsFast(t *testing.T) {
 	require.Greater(t, video, c.Offset+20, "the Cluster must start with audio")
 	flagsAt := video + 1 + 2 + 1 + 2 // ID 0xA3, 2-byte size, track, timecode
 
-	s := newWebMSplitter(testMaxPiece)
-	var got *webmPiece
+	s := NewSplitter(testMaxPiece)
+	var got *Piece
 	for i := 0; i < len(l.Data) && got == nil; i++ {
-		require.NoError(t, s.write(l.Data[i:i+1], func(p webmPiece) error {
-			if p.clusterStart {
+		require.NoError(t, s.Write(l.Data[i:i+1], func(p Piece) error {
+			if p.ClusterStart {
 				got = &p
 				assert.Equal(t, flagsAt, i, "first piece emitted when the flags byte came")
 			}
@@ -392,12 +401,12 @@ func TestWebMSplitterForwardsFast(t *testing.T) {
 		}))
 	}
 	require.NotNil(t, got)
-	assert.True(t, got.keyframe)
-	assert.Equal(t, l.Data[c.Offset:video], got.data)
+	assert.True(t, got.Keyframe)
+	assert.Equal(t, l.Data[c.Offset:video], got.Data)
 }
 
 func TestWebMSplitterConcatenated(t *testing.T) {
-	cases := map[string][2]webmSpec{
+	cases := map[string][2]webmtest.Spec{
 		"unknown sizes":    {{Clusters: 3}, {Audio: true, Clusters: 3, KeyEvery: 2}},
 		"known then live":  {{KnownSizes: true, Clusters: 2}, {Audio: true, Clusters: 2}},
 		"live then known":  {{Audio: true, NoVideo: true, Clusters: 2}, {KnownSizes: true, BlockGroups: true, Clusters: 2}},
@@ -405,14 +414,14 @@ func TestWebMSplitterConcatenated(t *testing.T) {
 	}
 	for name, specs := range cases {
 		t.Run(name, func(t *testing.T) {
-			a, b := buildWebM(specs[0]), buildWebM(specs[1])
+			a, b := webmtest.Build(specs[0]), webmtest.Build(specs[1])
 			data := append(append([]byte(nil), a.Data...), b.Data...)
 			for _, chunks := range [][][]byte{{data}, chunksOf(data, 5120), chunksOf(data, 7)} {
 				r := runSplitter(testMaxPiece, chunks...)
-				checkRun(t, r, data, []webmLayout{a, b})
+				checkRun(t, r, data, []webmtest.Layout{a, b})
 				inits := 0
 				for _, p := range r.pieces {
-					if p.init {
+					if p.Init {
 						inits++
 					}
 				}
@@ -423,7 +432,7 @@ func TestWebMSplitterConcatenated(t *testing.T) {
 
 	// The recorder restarts in the middle of a Cluster (at an element
 	// boundary): the Cluster ends there.
-	a, b := buildWebM(webmSpec{Audio: true, Clusters: 2}), buildWebM(webmSpec{Clusters: 2})
+	a, b := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 2}), webmtest.Build(webmtest.Spec{Clusters: 2})
 	cut := a.Clusters[1].Offset + 12 + 3 + 200 // into the second Cluster
 	bounds := webmBoundaries(t, a.Data)
 	for !bounds[cut] {
@@ -447,9 +456,9 @@ func TestWebMSplitterConcatenated(t *testing.T) {
 // A Cluster without any video block in a stream with video cannot be
 // started at: keyframe false. Without a video track every Cluster is a key.
 func TestWebMSplitterClusterWithoutVideo(t *testing.T) {
-	l := buildWebM(webmSpec{Audio: true, Clusters: 1, Frames: 1})
-	audioOnly := ebmlEl(idCluster, ebmlUint(idTimecode, 1000),
-		ebmlEl(idSimpleBlock, []byte{0x81, 0, 0, 0x80, 0xFC, 1, 2, 3}))
+	l := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 1, Frames: 1})
+	audioOnly := ebml.Element(ebml.IDCluster, ebml.Uint(ebml.IDTimecode, 1000),
+		ebml.Element(ebml.IDSimpleBlock, []byte{0x81, 0, 0, 0x80, 0xFC, 1, 2, 3}))
 	data := append(append([]byte(nil), l.Data...), audioOnly...)
 	for _, n := range []int{1, 5, len(data)} {
 		r := runSplitter(testMaxPiece, chunksOf(data, n)...)
@@ -459,10 +468,10 @@ func TestWebMSplitterClusterWithoutVideo(t *testing.T) {
 	}
 
 	// No Tracks at all: keyframes everywhere.
-	ebml := buildWebM(webmSpec{}).Data[:36]
-	seg := append(ebmlIDBytes(idSegment), ebmlUnknownSize...)
-	cl := ebmlEl(idCluster, ebmlUint(idTimecode, 0), ebmlEl(idSimpleBlock, []byte{0x81, 0, 0, 0x00, 1}))
-	data = bytes.Join([][]byte{ebml, seg, cl}, nil)
+	header := webmtest.Build(webmtest.Spec{}).Data[:36]
+	seg := ebml.AppendUnknownSize(ebml.AppendID(nil, ebml.IDSegment))
+	cl := ebml.Element(ebml.IDCluster, ebml.Uint(ebml.IDTimecode, 0), ebml.Element(ebml.IDSimpleBlock, []byte{0x81, 0, 0, 0x00, 1}))
+	data = bytes.Join([][]byte{header, seg, cl}, nil)
 	r := runSplitter(testMaxPiece, data)
 	require.NoError(t, r.err)
 	assert.Equal(t, []string{"init@0", "cluster@48 key=true"}, r.marks())
@@ -477,21 +486,21 @@ func TestWebMSplitterEmptyAndInitOnly(t *testing.T) {
 	require.NoError(t, r.err)
 	assert.Empty(t, r.pieces)
 
-	s := newWebMSplitter(testMaxPiece)
-	assert.Equal(t, "", s.mime())
+	s := NewSplitter(testMaxPiece)
+	assert.Equal(t, "", s.MIME())
 
 	// No Cluster ever came: the init is emitted at end.
-	l := buildWebM(webmSpec{Audio: true})
+	l := webmtest.Build(webmtest.Spec{Audio: true})
 	r = runSplitter(testMaxPiece, l.Data[:l.InitLen])
 	require.NoError(t, r.err)
 	require.Len(t, r.pieces, 1)
-	assert.True(t, r.pieces[0].init)
-	assert.Equal(t, l.Data[:l.InitLen], r.pieces[0].data)
+	assert.True(t, r.pieces[0].Init)
+	assert.Equal(t, l.Data[:l.InitLen], r.pieces[0].Data)
 	assert.Equal(t, l.MIME, lastMIME(r))
 }
 
 func TestWebMSplitterPiecesAreFresh(t *testing.T) {
-	l := buildWebM(webmSpec{Audio: true, Clusters: 3})
+	l := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 3})
 	buf := append([]byte(nil), l.Data...)
 	r := runSplitter(testMaxPiece, chunksOf(buf, 3000)...)
 	require.NoError(t, r.err)
@@ -500,28 +509,39 @@ func TestWebMSplitterPiecesAreFresh(t *testing.T) {
 	}
 	assert.Equal(t, l.Data, r.data())
 	for _, p := range r.pieces {
-		assert.Equal(t, len(p.data), cap(p.data))
+		assert.Equal(t, len(p.Data), cap(p.Data))
+	}
+}
+
+// The MIME type read from real recordings matches the browser's.
+func TestRealRecordingsMIME(t *testing.T) {
+	for _, rec := range webmtest.LoadRecordings(t, recordingsDir) {
+		sp := NewSplitter(testMaxPiece)
+		for _, b := range rec.Blobs {
+			require.NoError(t, sp.Write(b, func(Piece) error { return nil }))
+		}
+		assert.Equal(t, rec.Layout.MIME, sp.MIME(), rec.Name)
 	}
 }
 
 func TestWebMMIME(t *testing.T) {
-	tr := func(n, kind uint64, codec string) webmTrack { return webmTrack{number: n, kind: kind, codec: codec} }
+	tr := func(n, kind uint64, codec string) track { return track{number: n, kind: kind, codec: codec} }
 	cases := []struct {
-		in   webmInit
+		in   initSegment
 		want string
 	}{
-		{webmInit{"webm", []webmTrack{tr(1, 2, "A_OPUS"), tr(2, 1, "V_VP9")}}, "video/webm;codecs=vp9,opus"},
-		{webmInit{"webm", []webmTrack{tr(1, 1, "V_VP8")}}, "video/webm;codecs=vp8"},
-		{webmInit{"webm", []webmTrack{tr(1, 2, "A_VORBIS")}}, "audio/webm;codecs=vorbis"},
-		{webmInit{"webm", []webmTrack{tr(1, 1, "V_AV1"), tr(2, 2, "A_OPUS")}}, "video/webm;codecs=av1,opus"},
-		{webmInit{"matroska", []webmTrack{tr(1, 1, "V_MPEG4/ISO/AVC"), tr(2, 2, "A_AAC")}}, "video/x-matroska;codecs=avc1,mp4a.40.2"},
-		{webmInit{"matroska", []webmTrack{tr(1, 1, "V_MPEGH/ISO/HEVC")}}, "video/x-matroska;codecs=hev1"},
-		{webmInit{"matroska", []webmTrack{tr(1, 1, "V_THEORA"), tr(2, 2, "A_FLAC")}}, "video/x-matroska;codecs=theora,flac"},
-		{webmInit{"webm", []webmTrack{tr(1, 0, "V_VP8"), tr(2, 0, "A_OPUS")}}, "video/webm;codecs=vp8,opus"}, // no TrackType
-		{webmInit{"webm", nil}, "video/webm"},
+		{initSegment{"webm", []track{tr(1, 2, "A_OPUS"), tr(2, 1, "V_VP9")}}, "video/webm;codecs=vp9,opus"},
+		{initSegment{"webm", []track{tr(1, 1, "V_VP8")}}, "video/webm;codecs=vp8"},
+		{initSegment{"webm", []track{tr(1, 2, "A_VORBIS")}}, "audio/webm;codecs=vorbis"},
+		{initSegment{"webm", []track{tr(1, 1, "V_AV1"), tr(2, 2, "A_OPUS")}}, "video/webm;codecs=av1,opus"},
+		{initSegment{"matroska", []track{tr(1, 1, "V_MPEG4/ISO/AVC"), tr(2, 2, "A_AAC")}}, "video/x-matroska;codecs=avc1,mp4a.40.2"},
+		{initSegment{"matroska", []track{tr(1, 1, "V_MPEGH/ISO/HEVC")}}, "video/x-matroska;codecs=hev1"},
+		{initSegment{"matroska", []track{tr(1, 1, "V_THEORA"), tr(2, 2, "A_FLAC")}}, "video/x-matroska;codecs=theora,flac"},
+		{initSegment{"webm", []track{tr(1, 0, "V_VP8"), tr(2, 0, "A_OPUS")}}, "video/webm;codecs=vp8,opus"}, // no TrackType
+		{initSegment{"webm", nil}, "video/webm"},
 	}
 	for _, c := range cases {
-		assert.Equal(t, c.want, webmMIME(c.in))
+		assert.Equal(t, c.want, mimeOf(c.in))
 	}
 }
 
@@ -529,16 +549,16 @@ func TestWebMMIME(t *testing.T) {
 func errStream(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 func TestWebMSplitterErrors(t *testing.T) {
-	l := buildWebM(webmSpec{Clusters: 1, Frames: 2, FrameBytes: 100})
-	k := buildWebM(webmSpec{KnownSizes: true, Clusters: 1, Frames: 2, FrameBytes: 100})
-	ebml := l.Data[:36]
+	l := webmtest.Build(webmtest.Spec{Clusters: 1, Frames: 2, FrameBytes: 100})
+	k := webmtest.Build(webmtest.Spec{KnownSizes: true, Clusters: 1, Frames: 2, FrameBytes: 100})
+	header := l.Data[:36]
 	seg := l.Data[36:48]
 	initPart := l.Data[:l.InitLen]
-	clusterHdr := append(ebmlIDBytes(idCluster), ebmlUnknownSize...)
-	tc := ebmlUint(idTimecode, 0)
-	block := ebmlEl(idSimpleBlock, []byte{0x81, 0, 0, 0x80, 1, 2, 3})
+	clusterHdr := ebml.AppendUnknownSize(ebml.AppendID(nil, ebml.IDCluster))
+	tc := ebml.Uint(ebml.IDTimecode, 0)
+	block := ebml.Element(ebml.IDSimpleBlock, []byte{0x81, 0, 0, 0x80, 1, 2, 3})
 	media := len(initPart) + len(clusterHdr) + len(tc) // where a Cluster child starts
-	knownCluster := ebmlEl(idCluster, tc, block)
+	knownCluster := ebml.Element(ebml.IDCluster, tc, block)
 
 	cases := []struct {
 		name     string
@@ -547,60 +567,60 @@ func TestWebMSplitterErrors(t *testing.T) {
 		is       error
 		msg      string // what the message must say, with the offset
 	}{
-		{"invalid ID", errStream(initPart, clusterHdr, tc, []byte{0x00, 0x81, 0}), 0, ErrBadWebM,
+		{"invalid ID", errStream(initPart, clusterHdr, tc, []byte{0x00, 0x81, 0}), 0, ErrInvalid,
 			fmt.Sprintf("relay: bad WebM: invalid element ID at offset %d", media)},
-		{"reserved ID", errStream(initPart, clusterHdr, tc, []byte{0xFF, 0x81, 0}), 0, ErrBadWebM,
+		{"reserved ID", errStream(initPart, clusterHdr, tc, []byte{0xFF, 0x81, 0}), 0, ErrInvalid,
 			fmt.Sprintf("invalid element ID at offset %d", media)},
-		{"ID longer than 4 bytes", errStream(initPart, clusterHdr, tc, []byte{0x08, 1, 2, 3, 4, 0x81, 0}), 0, ErrBadWebM,
+		{"ID longer than 4 bytes", errStream(initPart, clusterHdr, tc, []byte{0x08, 1, 2, 3, 4, 0x81, 0}), 0, ErrInvalid,
 			fmt.Sprintf("element ID longer than 4 bytes at offset %d", media)},
-		{"invalid size", errStream(initPart, clusterHdr, tc, []byte{0xA3, 0x00, 1, 2}), 0, ErrBadWebM,
+		{"invalid size", errStream(initPart, clusterHdr, tc, []byte{0xA3, 0x00, 1, 2}), 0, ErrInvalid,
 			fmt.Sprintf("relay: bad WebM: invalid element size at offset %d", media)},
-		// An element held whole that is over maxPiece is ErrSegmentTooBig
+		// An element held whole that is over maxPiece is ErrTooBig
 		// (as relay.go documents it, close code 1009), not bad WebM; it
 		// is refused at its header, before any of its bytes are held.
-		{"block larger than maxPiece", errStream(initPart, clusterHdr, tc, []byte{0xA3, 0x1F, 0xFF, 0xFF, 0xF0}), 1 << 20, ErrSegmentTooBig,
+		{"block larger than maxPiece", errStream(initPart, clusterHdr, tc, []byte{0xA3, 0x1F, 0xFF, 0xFF, 0xF0}), 1 << 20, ErrTooBig,
 			fmt.Sprintf("SimpleBlock of 268435445 bytes is larger than the limit of 1048576 at offset %d", media)},
-		{"Tracks larger than maxPiece", errStream(ebml, seg, []byte{0x16, 0x54, 0xAE, 0x6B, 0x1F, 0xFF, 0xFF, 0xFE}), 1 << 20, ErrSegmentTooBig,
+		{"Tracks larger than maxPiece", errStream(header, seg, []byte{0x16, 0x54, 0xAE, 0x6B, 0x1F, 0xFF, 0xFF, 0xFE}), 1 << 20, ErrTooBig,
 			"Tracks of 268435462 bytes is larger than the limit of 1048576 at offset 48"},
-		{"unknown size for a SimpleBlock", errStream(initPart, clusterHdr, tc, []byte{0xA3, 0xFF, 1, 2}), 0, ErrBadWebM,
+		{"unknown size for a SimpleBlock", errStream(initPart, clusterHdr, tc, []byte{0xA3, 0xFF, 1, 2}), 0, ErrInvalid,
 			fmt.Sprintf("unknown size is not allowed for SimpleBlock at offset %d", media)},
-		{"unknown size for Info", errStream(ebml, seg, []byte{0x15, 0x49, 0xA9, 0x66, 0xFF}), 0, ErrBadWebM,
+		{"unknown size for Info", errStream(header, seg, []byte{0x15, 0x49, 0xA9, 0x66, 0xFF}), 0, ErrInvalid,
 			"unknown size is not allowed for Info at offset 48"},
-		{"unknown size for the EBML header", []byte{0x1A, 0x45, 0xDF, 0xA3, 0xFF, 0x42, 0x82}, 0, ErrBadWebM,
+		{"unknown size for the EBML header", []byte{0x1A, 0x45, 0xDF, 0xA3, 0xFF, 0x42, 0x82}, 0, ErrInvalid,
 			"unknown size is not allowed for EBML header at offset 0"},
-		{"child overruns a known-size Cluster", errStream(initPart, ebmlIDBytes(idCluster), []byte{0x85}, tc, block), 0, ErrBadWebM,
+		{"child overruns a known-size Cluster", errStream(initPart, ebml.AppendID(nil, ebml.IDCluster), []byte{0x85}, tc, block), 0, ErrInvalid,
 			fmt.Sprintf("SimpleBlock of 9 bytes overruns its parent by 7 bytes at offset %d", len(initPart)+4+1+len(tc))},
-		{"Cluster overruns a known-size Segment", errStream(ebml, ebmlIDBytes(idSegment), []byte{0x84}, knownCluster), 0, ErrBadWebM,
+		{"Cluster overruns a known-size Segment", errStream(header, ebml.AppendID(nil, ebml.IDSegment), []byte{0x84}, knownCluster), 0, ErrInvalid,
 			fmt.Sprintf("Cluster of %d bytes overruns its parent by %d bytes at offset 41", len(knownCluster), len(knownCluster)-4)},
-		{"does not start with EBML", errStream(seg, l.Data[48:]), 0, ErrBadWebM,
+		{"does not start with EBML", errStream(seg, l.Data[48:]), 0, ErrInvalid,
 			"stream does not start with an EBML header (found Segment) at offset 0"},
-		{"Cluster before any init", l.Data[l.InitLen:], 0, ErrBadWebM,
+		{"Cluster before any init", l.Data[l.InitLen:], 0, ErrInvalid,
 			"Cluster before any init segment at offset 0"},
-		{"Info at top level", errStream(k.Data, l.Data[48:l.InitLen]), 0, ErrBadWebM,
+		{"Info at top level", errStream(k.Data, l.Data[48:l.InitLen]), 0, ErrInvalid,
 			fmt.Sprintf("unexpected Info at top level at offset %d", len(k.Data))},
-		{"Cluster at top level", errStream(k.Data, clusterHdr), 0, ErrBadWebM,
+		{"Cluster at top level", errStream(k.Data, clusterHdr), 0, ErrInvalid,
 			fmt.Sprintf("Cluster outside a Segment at offset %d", len(k.Data))},
-		{"second Segment", errStream(k.Data, seg), 0, ErrBadWebM,
+		{"second Segment", errStream(k.Data, seg), 0, ErrInvalid,
 			fmt.Sprintf("second Segment in one EBML document at offset %d", len(k.Data))},
-		{"Segment in a Segment", errStream(ebml, seg, seg), 0, ErrBadWebM,
+		{"Segment in a Segment", errStream(header, seg, seg), 0, ErrInvalid,
 			"Segment inside a Segment at offset 48"},
-		{"Info inside a known-size Cluster", errStream(initPart, ebmlIDBytes(idCluster), []byte{0x90}, l.Data[48:64]), 0, ErrBadWebM,
+		{"Info inside a known-size Cluster", errStream(initPart, ebml.AppendID(nil, ebml.IDCluster), []byte{0x90}, l.Data[48:64]), 0, ErrInvalid,
 			fmt.Sprintf("Info inside a Cluster at offset %d", len(initPart)+5)},
-		{"bad DocType", errStream(ebmlEl(idEBML, ebmlStr(idDocType, "mp4")), seg), 0, ErrBadWebM,
+		{"bad DocType", errStream(ebml.Element(ebml.IDEBML, ebml.String(ebml.IDDocType, "mp4")), seg), 0, ErrInvalid,
 			"unsupported DocType \"mp4\" at offset 5"},
-		{"SimpleBlock too short", errStream(initPart, clusterHdr, tc, []byte{0xA3, 0x82, 0x81, 0}), 0, ErrBadWebM,
+		{"SimpleBlock too short", errStream(initPart, clusterHdr, tc, []byte{0xA3, 0x82, 0x81, 0}), 0, ErrInvalid,
 			fmt.Sprintf("SimpleBlock of 4 bytes is too short for its header at offset %d", media)},
-		{"init larger than maxPiece", l.Data, l.InitLen - 10, ErrSegmentTooBig,
+		{"init larger than maxPiece", l.Data, l.InitLen - 10, ErrTooBig,
 			"relay: segment too big: init segment held back is more than"},
-		{"truncated SimpleBlock", l.Data[:len(l.Data)-10], 0, ErrBadWebM,
+		{"truncated SimpleBlock", l.Data[:len(l.Data)-10], 0, ErrInvalid,
 			"relay: bad WebM: truncated SimpleBlock: have "},
-		{"truncated header", errStream(initPart, clusterHdr, tc, []byte{0xA3}), 0, ErrBadWebM,
+		{"truncated header", errStream(initPart, clusterHdr, tc, []byte{0xA3}), 0, ErrInvalid,
 			fmt.Sprintf("truncated SimpleBlock: input ends 1 bytes into its header at offset %d", media)},
-		{"truncated ID", errStream(initPart, clusterHdr, tc, []byte{0x1F, 0x43}), 0, ErrBadWebM,
+		{"truncated ID", errStream(initPart, clusterHdr, tc, []byte{0x1F, 0x43}), 0, ErrInvalid,
 			fmt.Sprintf("truncated element header (input ends 2 bytes into it) at offset %d", media)},
-		{"truncated known-size Cluster", errStream(initPart, ebmlIDBytes(idCluster), []byte{0x90}, tc), 0, ErrBadWebM,
+		{"truncated known-size Cluster", errStream(initPart, ebml.AppendID(nil, ebml.IDCluster), []byte{0x90}, tc), 0, ErrInvalid,
 			fmt.Sprintf("truncated Cluster: its size says it ends at offset %d, input ends at offset %d", len(initPart)+5+16, len(initPart)+5+len(tc))},
-		{"truncated known-size Segment", k.Data[:k.Clusters[0].Offset], 0, ErrBadWebM,
+		{"truncated known-size Segment", k.Data[:k.Clusters[0].Offset], 0, ErrInvalid,
 			fmt.Sprintf("truncated Segment: its size says it ends at offset %d, input ends at offset %d", len(k.Data), k.Clusters[0].Offset)},
 	}
 	for _, c := range cases {
@@ -621,29 +641,29 @@ func TestWebMSplitterErrors(t *testing.T) {
 }
 
 func TestWebMSplitterBadTrackEntry(t *testing.T) {
-	l := buildWebM(webmSpec{})
-	tracks := ebmlEl(idTracks, ebmlEl(idTrackEntry, []byte{0xD7, 0x85, 1}))
+	l := webmtest.Build(webmtest.Spec{})
+	tracks := ebml.Element(ebml.IDTracks, ebml.Element(ebml.IDTrackEntry, []byte{0xD7, 0x85, 1}))
 	data := errStream(l.Data[:48], tracks)
 	r := runSplitter(testMaxPiece, data)
-	require.ErrorIs(t, r.err, ErrBadWebM)
+	require.ErrorIs(t, r.err, ErrInvalid)
 	assert.Equal(t, "relay: bad WebM: TrackNumber of 7 bytes overruns its parent by 4 bytes at offset 55", r.err.Error())
 }
 
 func TestWebMSplitterTooMuchHeldBack(t *testing.T) {
 	// A Cluster that starts with many audio blocks before its first
 	// video block: its first piece cannot leave before that block.
-	l := buildWebM(webmSpec{Audio: true, Clusters: 1, Frames: 1, FrameBytes: 100})
+	l := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 1, Frames: 1, FrameBytes: 100})
 	var audio [][]byte
 	for i := 0; i < 50; i++ {
-		audio = append(audio, ebmlEl(idSimpleBlock, []byte{0x81, 0, byte(i), 0x80}, make([]byte, 100)))
+		audio = append(audio, ebml.Element(ebml.IDSimpleBlock, []byte{0x81, 0, byte(i), 0x80}, make([]byte, 100)))
 	}
-	cluster := append(append(ebmlIDBytes(idCluster), ebmlUnknownSize...), ebmlUint(idTimecode, 5000)...)
+	cluster := append(ebml.AppendUnknownSize(ebml.AppendID(nil, ebml.IDCluster)), ebml.Uint(ebml.IDTimecode, 5000)...)
 	cluster = append(cluster, bytes.Join(audio, nil)...)
-	cluster = append(cluster, ebmlEl(idSimpleBlock, []byte{0x82, 0, 0, 0x80}, make([]byte, 100))...)
+	cluster = append(cluster, ebml.Element(ebml.IDSimpleBlock, []byte{0x82, 0, 0, 0x80}, make([]byte, 100))...)
 	data := append(append([]byte(nil), l.Data...), cluster...)
 
 	r := runSplitter(4096, chunksOf(data, 512)...)
-	require.ErrorIs(t, r.err, ErrSegmentTooBig)
+	require.ErrorIs(t, r.err, ErrTooBig)
 	assert.Contains(t, r.err.Error(), "Cluster before its first video block held back is more than 4096 bytes at offset")
 	assert.LessOrEqual(t, r.maxHold, 4096+32)
 
@@ -654,39 +674,39 @@ func TestWebMSplitterTooMuchHeldBack(t *testing.T) {
 
 	// A long Cluster in one write is cut in pieces of at most maxPiece at
 	// element boundaries.
-	long := buildWebM(webmSpec{Clusters: 2, Frames: 30, FrameBytes: 1000})
+	long := webmtest.Build(webmtest.Spec{Clusters: 2, Frames: 30, FrameBytes: 1000})
 	r = runSplitter(5000, long.Data)
-	checkRun(t, r, long.Data, []webmLayout{long})
+	checkRun(t, r, long.Data, []webmtest.Layout{long})
 	for _, p := range r.pieces {
-		assert.LessOrEqual(t, len(p.data), 5000)
+		assert.LessOrEqual(t, len(p.Data), 5000)
 	}
 }
 
 func TestWebMSplitterStickyErrors(t *testing.T) {
-	s := newWebMSplitter(testMaxPiece)
-	nop := func(webmPiece) error { return nil }
-	err := s.write([]byte{0x00}, nop)
-	require.ErrorIs(t, err, ErrBadWebM)
-	assert.Equal(t, err, s.write(buildWebM(webmSpec{}).Data, nop))
-	assert.Equal(t, err, s.end(nop))
+	s := NewSplitter(testMaxPiece)
+	nop := func(Piece) error { return nil }
+	err := s.Write([]byte{0x00}, nop)
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.Equal(t, err, s.Write(webmtest.Build(webmtest.Spec{}).Data, nop))
+	assert.Equal(t, err, s.End(nop))
 
 	// An error from emit is returned as is, and sticks.
 	boom := errors.New("boom")
-	s = newWebMSplitter(testMaxPiece)
-	l := buildWebM(webmSpec{Clusters: 2})
+	s = NewSplitter(testMaxPiece)
+	l := webmtest.Build(webmtest.Spec{Clusters: 2})
 	calls := 0
-	err = s.write(l.Data, func(webmPiece) error { calls++; return boom })
+	err = s.Write(l.Data, func(Piece) error { calls++; return boom })
 	assert.Same(t, boom, err)
 	assert.Equal(t, 1, calls)
-	assert.Same(t, boom, s.write(nil, nop))
-	assert.Same(t, boom, s.end(nop))
+	assert.Same(t, boom, s.Write(nil, nop))
+	assert.Same(t, boom, s.End(nop))
 
 	// After end: a second end is a no-op, a write is an error.
-	s = newWebMSplitter(testMaxPiece)
-	require.NoError(t, s.write(l.Data, nop))
-	require.NoError(t, s.end(nop))
-	require.NoError(t, s.end(nop))
-	require.Error(t, s.write([]byte{1}, nop))
+	s = NewSplitter(testMaxPiece)
+	require.NoError(t, s.Write(l.Data, nop))
+	require.NoError(t, s.End(nop))
+	require.NoError(t, s.End(nop))
+	require.Error(t, s.Write([]byte{1}, nop))
 }
 
 // splitBySeed cuts data into chunks chosen by seed (a splitmix64 stream):
@@ -717,21 +737,21 @@ func splitBySeed(data []byte, seed uint64) [][]byte {
 }
 
 func fuzzSeeds() map[string][]byte {
-	small := func(s webmSpec) []byte {
+	small := func(s webmtest.Spec) []byte {
 		s.FrameBytes, s.Frames = max(s.FrameBytes, 40), max(s.Frames, 2)
-		return buildWebM(s).Data
+		return webmtest.Build(s).Data
 	}
-	av := small(webmSpec{Audio: true, Clusters: 3, KeyEvery: 2})
-	known := small(webmSpec{KnownSizes: true, Audio: true, Clusters: 2})
+	av := small(webmtest.Spec{Audio: true, Clusters: 3, KeyEvery: 2})
+	known := small(webmtest.Spec{KnownSizes: true, Audio: true, Clusters: 2})
 	return map[string][]byte{
-		"video":       small(webmSpec{Clusters: 2}),
+		"video":       small(webmtest.Spec{Clusters: 2}),
 		"audio_video": av,
-		"alpha":       small(webmSpec{Audio: true, BlockGroups: true, Clusters: 3, KeyEvery: 2}),
+		"alpha":       small(webmtest.Spec{Audio: true, BlockGroups: true, Clusters: 3, KeyEvery: 2}),
 		"known_sizes": known,
-		"audio_only":  small(webmSpec{Audio: true, NoVideo: true, Clusters: 2}),
+		"audio_only":  small(webmtest.Spec{Audio: true, NoVideo: true, Clusters: 2}),
 		"concat":      append(append([]byte(nil), known...), av...),
 		"truncated":   av[:len(av)-17],
-		"init_only":   av[:buildWebM(webmSpec{Audio: true}).InitLen],
+		"init_only":   av[:webmtest.Build(webmtest.Spec{Audio: true}).InitLen],
 		"one_byte":    av[:1],
 	}
 }
@@ -758,13 +778,13 @@ func FuzzWebMSplitter(f *testing.F) {
 			if r.err == nil {
 				require.Equal(t, len(data), len(got), "run %d: lossless", i)
 			} else {
-				require.True(t, errors.Is(r.err, ErrBadWebM) || errors.Is(r.err, ErrSegmentTooBig), "run %d: %v", i, r.err)
+				require.True(t, errors.Is(r.err, ErrInvalid) || errors.Is(r.err, ErrTooBig), "run %d: %v", i, r.err)
 			}
 			require.LessOrEqual(t, r.maxHold, maxPiece+32, "run %d: held back", i)
 			for j, p := range r.pieces { // plain ifs: testify is slow in a hot loop
-				if len(p.data) == 0 || len(p.data) > max(maxPiece, 12) || p.keyframe && !p.clusterStart {
+				if len(p.Data) == 0 || len(p.Data) > max(maxPiece, 12) || p.Keyframe && !p.ClusterStart {
 					t.Fatalf("run %d piece %d: %d bytes (maxPiece %d), clusterStart %v keyframe %v",
-						i, j, len(p.data), maxPiece, p.clusterStart, p.keyframe)
+						i, j, len(p.Data), maxPiece, p.ClusterStart, p.Keyframe)
 				}
 			}
 			if i == 0 {
@@ -807,7 +827,7 @@ func TestWriteWebMFuzzCorpus(t *testing.T) {
 	}
 	seeds := fuzzSeeds()
 	// The start of a real recording: Chrome's own init and blocks.
-	if real, err := os.ReadFile("testdata/recordings/camera_vp9-opus_250_kf1000/00000.webm"); err == nil {
+	if real, err := os.ReadFile(filepath.Join(recordingsDir, "camera_vp9-opus_250_kf1000", "00000.webm")); err == nil {
 		seeds["real_head"] = real[:min(len(real), 3000)]
 	}
 	for name, data := range seeds {
@@ -824,7 +844,7 @@ func TestWriteWebMFuzzCorpus(t *testing.T) {
 func benchStream() []byte {
 	var data []byte
 	for _, fb := range []int{5000, 12000, 25000, 50000} {
-		data = append(data, buildWebM(webmSpec{Audio: true, Clusters: 10, Frames: 30, FrameBytes: fb, KeyEvery: 2}).Data...)
+		data = append(data, webmtest.Build(webmtest.Spec{Audio: true, Clusters: 10, Frames: 30, FrameBytes: fb, KeyEvery: 2}).Data...)
 	}
 	return data
 }
@@ -837,15 +857,15 @@ func BenchmarkWebMSplitter(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			pieces := 0
-			emit := func(p webmPiece) error { pieces++; return nil }
+			emit := func(p Piece) error { pieces++; return nil }
 			for b.Loop() {
-				s := newWebMSplitter(testMaxPiece)
+				s := NewSplitter(testMaxPiece)
 				for _, c := range chunks {
-					if err := s.write(c, emit); err != nil {
+					if err := s.Write(c, emit); err != nil {
 						b.Fatal(err)
 					}
 				}
-				if err := s.end(emit); err != nil {
+				if err := s.End(emit); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,9 +1,7 @@
-//go:build ignore
-
-// table prints relayload JSON lines (files given as arguments) as a
+// Command table prints relayload JSON lines (files given as arguments) as a
 // Markdown table.
 //
-//	go run perf/scripts/table.go perf/results/*.jsonl
+//	go run ./tools/perf/table docs/perf/results/*.jsonl
 package main
 
 import (

@@ -1,7 +1,7 @@
 // Command recorder regenerates testdata/recordings: real Chromium MediaRecorder
 // output, one file per dataavailable blob, exactly as the browser delivered it.
 //
-//	go run ./testdata/recorder -out testdata/recordings
+//	go run ./tools/recorder -out testdata/recordings
 //
 // It serves a small page on 127.0.0.1 (random port), starts Chromium headless
 // with fake camera/microphone pointed at it, and the page records each
@@ -10,10 +10,10 @@
 // <out>/<name>/meta.json. Chromium is killed and the tool exits when the page
 // reports it is done, or after -timeout.
 //
-// After regenerating, run testdata/make_expected.sh to recompute the
+// After regenerating, run tools/expected/make_expected.sh to recompute the
 // expected.json files (they are computed by mkvinfo, not by this tool).
 //
-// Standard library only; testdata is ignored by "go build ./...".
+// Standard library only.
 package main
 
 import (
@@ -225,7 +225,7 @@ func run(out, chromium string, timeout time.Duration, sel []config, verbose bool
 	}
 	s.cleanupStages()
 	if result == nil {
-		log.Printf("done in %v; now run testdata/make_expected.sh", time.Since(start).Round(time.Millisecond))
+		log.Printf("done in %v; now run tools/expected/make_expected.sh", time.Since(start).Round(time.Millisecond))
 	}
 	return result
 }
