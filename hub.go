@@ -18,9 +18,9 @@ type Hub struct {
 
 	mu      sync.Mutex
 	streams map[string]*stream
-	live    int // streams with a publisher
-	nsubs   int // subscribers of all streams
-	conns   map[*wsConn]struct{}
+	live    int                  // streams with a publisher
+	nsubs   int                  // subscribers of all streams
+	conns   map[*wsConn]struct{} // open WebSocket connections (wsconn.go)
 	closed  bool
 
 	wg sync.WaitGroup // WebSocket connection goroutines
@@ -265,12 +265,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		subs = append(subs, st.subs...)
 		st.mu.Unlock()
 	}
-	conns := h.connList()
 	h.mu.Unlock()
 
-	for _, c := range conns {
-		c.closeAsync(closeFor(ErrHubClosed))
-	}
+	h.closeConns(false)
 	for _, p := range pubs {
 		p.end(ErrHubClosed)
 	}
@@ -291,22 +288,13 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	case <-grace.C:
 	case <-ctx.Done():
 	}
-	// Full sockets and silent peers: drop them.
-	h.mu.Lock()
-	conns = h.connList()
-	h.mu.Unlock()
-	for _, c := range conns {
-		c.drop()
-	}
+	h.closeConns(true) // full sockets and silent peers
 	<-done
 	return ctx.Err()
 }
 
-// connList returns the open WebSocket connections. Caller holds h.mu.
-func (h *Hub) connList() []*wsConn {
-	list := make([]*wsConn, 0, len(h.conns))
-	for c := range h.conns {
-		list = append(list, c)
-	}
-	return list
+func (h *Hub) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
 }

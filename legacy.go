@@ -1,6 +1,36 @@
 package relay
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/segrelay/relay/internal/webm"
+)
+
+// The legacy framing is that of the blog design segrelay grew from: a page
+// records standalone WebM files (5 s each there) and sends each one as
+// binary chunks of a fixed size; a chunk shorter than that size ends the
+// file. Legacy pages ask for no WebSocket subprotocol (handler.go). This
+// file holds all of it: the options, the publisher side (chunks to files to
+// segments) and the subscriber side (segments to files to chunks).
+
+// WithLegacyChunkSize sets the chunk size of the legacy framing (default
+// 5120 bytes): a legacy publisher's message shorter than this ends a file,
+// and legacy subscribers receive files in chunks of this size.
+func WithLegacyChunkSize(n int) Option {
+	return func(c *config) { c.legacyChunkSize = positive(n, defaultLegacyChunkSize) }
+}
+
+// WithLegacyFileTimeout ends a legacy publisher's file when no chunk came
+// for this long (default 1 s), so a file whose size is an exact multiple of
+// the chunk size does not hang.
+func WithLegacyFileTimeout(d time.Duration) Option {
+	return func(c *config) { c.legacyFileTimeout = positive(d, defaultLegacyFileTimeout) }
+}
+
+// Publisher side.
 
 // The legacy framing is that of the blog design segrelay grew from: a page
 // records standalone WebM files (5 s each there) and sends each one as
@@ -39,6 +69,68 @@ func (a *legacyAssembler) flush() []byte {
 	a.buf = nil
 	return file
 }
+
+// legacyMessage handles one message of a legacy publisher: binary chunks
+// of files. Text messages carry nothing in the legacy framing and are
+// ignored.
+func (ps *pubSession) legacyMessage(m inMessage) *closeErr {
+	if m.typ != websocket.MessageBinary {
+		return nil
+	}
+	err := ps.held.resize(len(ps.files.buf)+len(m.data), "a legacy file")
+	var f []byte
+	if err == nil {
+		f, err = ps.files.add(m.data)
+	}
+	if err == nil {
+		err = ps.held.resize(cap(ps.files.buf), "a legacy file")
+	}
+	if err == nil && f != nil {
+		err = ps.p.writeFile(f)
+	}
+	if err != nil {
+		return closeFor(err)
+	}
+	return nil
+}
+
+// writeFile publishes one standalone WebM file of a legacy publisher: its
+// init, then its Clusters, the last one marked as the end of the file.
+func (p *Publisher) writeFile(file []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.use(modeFiles); err != nil {
+		return err
+	}
+	var segs []*Segment
+	collect := func(pc webm.Piece) error {
+		segs = append(segs, pieceSegment(pc))
+		return nil
+	}
+	sp := webm.NewSplitter(p.hub.cfg.maxSegmentBytes)
+	if err := sp.Write(file, collect); err != nil {
+		return err
+	}
+	if err := sp.End(collect); err != nil {
+		return err
+	}
+	if len(segs) == 0 {
+		return nil
+	}
+	if p.mime == "" {
+		p.mime = sp.MIME()
+	}
+	p.hub.bytesIn.Add(uint64(len(file)))
+	segs[len(segs)-1].fileEnd = true
+	for _, seg := range segs {
+		if err := p.publish(seg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Subscriber side.
 
 // legacyFiles turns a subscriber's segments into standalone WebM files:
 // the latest init followed by media from a keyframe. From a legacy publisher
@@ -99,4 +191,46 @@ func (f *legacyFiles) flush(emit func(parts [][]byte) error) error {
 	clear(f.media)
 	f.media, f.size = f.media[:0], 0
 	return err
+}
+
+// runLegacy writes standalone WebM files in the legacy framing: chunks of
+// the chunk size, then a shorter (possibly empty) one.
+func (sw *subWriter) runLegacy() *closeErr {
+	ping := time.NewTimer(sw.hub.cfg.pingInterval)
+	defer ping.Stop()
+	files := legacyFiles{maxFile: sw.hub.cfg.maxSegmentBytes}
+	chunk := sw.hub.cfg.legacyChunkSize
+	sw.buf = make([]byte, 0, chunk)
+	for {
+		seg, ce, ok := sw.wait(ping)
+		if !ok {
+			return ce
+		}
+		if err := files.push(seg, sw.writeFile); err != nil {
+			return nil
+		}
+		ping.Reset(sw.hub.cfg.pingInterval)
+	}
+}
+
+// writeFile sends one file made of parts in legacy chunks.
+func (sw *subWriter) writeFile(parts [][]byte) error {
+	chunk := sw.hub.cfg.legacyChunkSize
+	ctx, cancel := context.WithTimeout(sw.ctx, sw.hub.cfg.writeTimeout)
+	defer cancel()
+	sw.buf = sw.buf[:0]
+	for _, p := range parts {
+		for len(p) > 0 {
+			n := min(chunk-len(sw.buf), len(p))
+			sw.buf = append(sw.buf, p[:n]...)
+			p = p[n:]
+			if len(sw.buf) == chunk {
+				if err := sw.c.conn.Write(ctx, websocket.MessageBinary, sw.buf); err != nil {
+					return err
+				}
+				sw.buf = sw.buf[:0]
+			}
+		}
+	}
+	return sw.c.conn.Write(ctx, websocket.MessageBinary, sw.buf)
 }

@@ -230,20 +230,6 @@ func WithMaxSubscribersPerStream(n int) Option {
 	return func(c *config) { c.maxSubscribersPerStream = max(n, 0) }
 }
 
-// WithLegacyChunkSize sets the chunk size of the legacy framing (default
-// 5120 bytes): a legacy publisher's message shorter than this ends a file,
-// and legacy subscribers receive files in chunks of this size.
-func WithLegacyChunkSize(n int) Option {
-	return func(c *config) { c.legacyChunkSize = positive(n, defaultLegacyChunkSize) }
-}
-
-// WithLegacyFileTimeout ends a legacy publisher's file when no chunk came
-// for this long (default 1 s), so a file whose size is an exact multiple of
-// the chunk size does not hang.
-func WithLegacyFileTimeout(d time.Duration) Option {
-	return func(c *config) { c.legacyFileTimeout = positive(d, defaultLegacyFileTimeout) }
-}
-
 // WithLogger sets the logger for connection events and errors (default:
 // discard). Per-connection events log at Debug, protocol errors at Info.
 func WithLogger(l *slog.Logger) Option {

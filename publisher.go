@@ -96,42 +96,6 @@ func (p *Publisher) WriteSegment(seg Segment) error {
 	return p.publish(&Segment{Kind: seg.Kind, Keyframe: seg.Keyframe && seg.Kind == KindMedia, Data: seg.Data})
 }
 
-// writeFile publishes one standalone WebM file of a legacy publisher: its
-// init, then its Clusters, the last one marked as the end of the file.
-func (p *Publisher) writeFile(file []byte) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.use(modeFiles); err != nil {
-		return err
-	}
-	var segs []*Segment
-	collect := func(pc webm.Piece) error {
-		segs = append(segs, pieceSegment(pc))
-		return nil
-	}
-	sp := webm.NewSplitter(p.hub.cfg.maxSegmentBytes)
-	if err := sp.Write(file, collect); err != nil {
-		return err
-	}
-	if err := sp.End(collect); err != nil {
-		return err
-	}
-	if len(segs) == 0 {
-		return nil
-	}
-	if p.mime == "" {
-		p.mime = sp.MIME()
-	}
-	p.hub.bytesIn.Add(uint64(len(file)))
-	segs[len(segs)-1].fileEnd = true
-	for _, seg := range segs {
-		if err := p.publish(seg); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // announce calls the OnPublish hook: the session really started.
 func (p *Publisher) announce() {
 	p.mu.Lock()

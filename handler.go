@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -9,8 +8,6 @@ import (
 	"net/url"
 	"path"
 	"strings"
-
-	"github.com/coder/websocket"
 )
 
 // ServeHTTP serves the hub's routes, relative to where it is mounted (use
@@ -114,21 +111,6 @@ func chooseProtocol(r *http.Request) (legacy bool, err error) {
 	return false, fmt.Errorf("segrelay: unsupported subprotocol %q: want %q, or none for the legacy framing", strings.Join(asked, ", "), Subprotocol)
 }
 
-// statusOf maps the hub's errors to HTTP statuses.
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, ErrBadStreamName):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrStreamBusy):
-		return http.StatusConflict
-	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers):
-		return http.StatusTooManyRequests
-	case errors.Is(err, ErrHubClosed), errors.Is(err, ErrOverBudget):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // httpError answers with status and msg on one line.
 func httpError(w http.ResponseWriter, status int, msg string) {
 	msg = strings.NewReplacer("\r", " ", "\n", " ").Replace(msg)
@@ -206,28 +188,4 @@ func checkHost(r *http.Request, patterns []string) error {
 		}
 	}
 	return fmt.Errorf("segrelay: host %q is not allowed (see WithHosts)", r.Host)
-}
-
-// accept upgrades the request. The origin was checked already.
-func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
-	hw := &hijackRecorder{ResponseWriter: w}
-	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
-		Subprotocols:       []string{Subprotocol},
-		InsecureSkipVerify: true,
-	})
-	if err != nil {
-		return nil, err
-	}
-	c := &wsConn{hub: h, conn: conn, netConn: hw.conn, closed: make(chan struct{})}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		c.close(closeFor(ErrHubClosed))
-		return nil, ErrHubClosed
-	}
-	h.conns[c] = struct{}{}
-	h.wg.Add(1)
-	h.mu.Unlock()
-	return c, nil
 }

@@ -1,0 +1,99 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+	"github.com/segrelay/relay/internal/webm"
+)
+
+// Errors returned by the Hub, Publisher and Subscriber. The WebSocket
+// handler maps them to HTTP statuses before the upgrade (statusOf) and to
+// close codes after it (closeFor); the README's error table lists both.
+var (
+	// ErrBadStreamName: a stream name is 1 to 128 characters of
+	// [A-Za-z0-9_.-] and does not start with a dot. (HTTP 400)
+	ErrBadStreamName = errors.New("relay: bad stream name")
+	// ErrStreamBusy: the stream already has a publisher. (HTTP 409)
+	ErrStreamBusy = errors.New("relay: stream already has a publisher")
+	// ErrTooManyStreams: the hub has WithMaxStreams live streams. (HTTP 429)
+	ErrTooManyStreams = errors.New("relay: too many streams")
+	// ErrTooManySubscribers: the hub has WithMaxSubscribers subscribers, or
+	// the stream WithMaxSubscribersPerStream. (HTTP 429)
+	ErrTooManySubscribers = errors.New("relay: too many subscribers")
+	// ErrOverBudget: the bytes the hub holds for publishers reached
+	// WithMemoryBudget. (HTTP 503 for a new publisher, close code 1009)
+	ErrOverBudget = errors.New("relay: hub memory budget exceeded")
+	// ErrHubClosed: the hub is shutting down. (HTTP 503, close code 1001)
+	ErrHubClosed = errors.New("relay: hub shutting down")
+	// ErrTooSlow: the subscriber kept falling behind and was closed. (close code 1013)
+	ErrTooSlow = errors.New("relay: subscriber too slow")
+	// ErrClosed: the Publisher or Subscriber was closed by its owner.
+	ErrClosed = errors.New("relay: closed")
+	// ErrBadWebM: a publisher's WebM stream does not parse. (close code 1007)
+	ErrBadWebM = webm.ErrInvalid
+	// ErrSegmentTooBig: a segment, or the part of a WebM stream that must
+	// be held whole, is over WithMaxSegmentBytes. (close code 1009)
+	ErrSegmentTooBig = webm.ErrTooBig
+	// ErrUnauthorized can be returned by an Authorize hook to answer 401
+	// instead of 403.
+	ErrUnauthorized = errors.New("relay: unauthorized")
+)
+
+// statusOf maps the hub's errors to HTTP statuses.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrBadStreamName):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrStreamBusy):
+		return http.StatusConflict
+	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ErrHubClosed), errors.Is(err, ErrOverBudget):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// closeErr is how a connection ends: a close code and a reason.
+type closeErr struct {
+	code   websocket.StatusCode
+	reason string
+}
+
+func closeWith(code websocket.StatusCode, format string, args ...any) *closeErr {
+	return &closeErr{code: code, reason: fmt.Sprintf(format, args...)}
+}
+
+// closeFor maps an error from a Publisher to a close code.
+func closeFor(err error) *closeErr {
+	switch {
+	case errors.Is(err, ErrBadWebM):
+		return closeWith(websocket.StatusInvalidFramePayloadData, "%v", err)
+	case errors.Is(err, ErrSegmentTooBig), errors.Is(err, ErrOverBudget):
+		return closeWith(websocket.StatusMessageTooBig, "%v", err)
+	case errors.Is(err, errNoInit):
+		return closeWith(websocket.StatusProtocolError, "%v", err)
+	case errors.Is(err, ErrHubClosed):
+		return closeWith(websocket.StatusGoingAway, "hub shutting down")
+	case errors.Is(err, ErrTooSlow):
+		return closeWith(websocket.StatusTryAgainLater, "too slow")
+	}
+	return closeWith(websocket.StatusInternalError, "%v", err)
+}
+
+// clip shortens a close reason to what fits a close frame (123 bytes).
+func clip(s string) string {
+	const limit = 123
+	if len(s) <= limit {
+		return s
+	}
+	s = s[:limit]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}

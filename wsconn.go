@@ -1,0 +1,147 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// closeGrace is how long a close handshake may take before the connection
+// is dropped: a peer whose socket is full, or that does not answer a close
+// frame, must not hold a goroutine for long. Shutdown waits shutdownGrace.
+const (
+	closeGrace    = time.Second
+	shutdownGrace = 250 * time.Millisecond
+)
+
+// wsConn is one upgraded connection of the hub.
+type wsConn struct {
+	hub  *Hub
+	conn *websocket.Conn
+	// netConn is the hijacked connection under conn: closing it (drop)
+	// ends whatever conn is doing at once, a close handshake included.
+	netConn net.Conn
+	// ctx is the parent of every read and write on conn; drop cancels it.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	closing sync.Once
+	closed  chan struct{} // closed when the connection is closed
+}
+
+// accept upgrades the request. The origin was checked already.
+func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+	hw := &hijackRecorder{ResponseWriter: w}
+	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
+		Subprotocols:       []string{Subprotocol},
+		InsecureSkipVerify: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := &wsConn{hub: h, conn: conn, netConn: hw.conn, closed: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		c.close(closeFor(ErrHubClosed))
+		return nil, ErrHubClosed
+	}
+	h.conns[c] = struct{}{}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	return c, nil
+}
+
+// hijackRecorder keeps the net.Conn that websocket.Accept hijacks.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	w.conn = conn
+	return conn, brw, err
+}
+
+// done forgets the connection; its goroutine is over.
+func (c *wsConn) done() {
+	c.hub.mu.Lock()
+	delete(c.hub.conns, c)
+	c.hub.mu.Unlock()
+	c.hub.wg.Done()
+}
+
+// finish closes the connection with ce (or, when ce is nil because the peer
+// is gone, without a handshake) unless a close began already, and waits
+// until the connection is closed.
+func (c *wsConn) finish(ce *closeErr) {
+	c.closing.Do(func() { c.close(ce) })
+	<-c.closed
+}
+
+// closeAsync starts closing the connection with ce without waiting, on a
+// goroutine the hub waits for. It does nothing if a close began already.
+func (c *wsConn) closeAsync(ce *closeErr) {
+	c.closing.Do(func() {
+		c.hub.wg.Add(1)
+		go func() {
+			defer c.hub.wg.Done()
+			c.close(ce)
+		}()
+	})
+}
+
+// close sends ce and waits for the peer's answer for closeGrace at most,
+// then drops the connection.
+func (c *wsConn) close(ce *closeErr) {
+	defer close(c.closed)
+	defer c.drop()
+	if ce == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.conn.Close(ce.code, clip(ce.reason))
+	}()
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		c.drop() // a full socket or a silent peer: Close returns now
+		<-done
+	}
+}
+
+// drop ends the connection without a close handshake.
+func (c *wsConn) drop() {
+	c.cancel()
+	if c.netConn != nil {
+		c.netConn.Close()
+	}
+}
+
+// closeConns starts closing every open connection with 1001 (going away),
+// or drops them all when now is true.
+func (h *Hub) closeConns(now bool) {
+	h.mu.Lock()
+	conns := make([]*wsConn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		if now {
+			c.drop()
+		} else {
+			c.closeAsync(closeFor(ErrHubClosed))
+		}
+	}
+}
