@@ -17,7 +17,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -297,11 +296,11 @@ func TestPublisherMinimumRate(t *testing.T) {
 }
 
 // A request that fails the upgrade (here a bad Sec-WebSocket-Version) gets
-// 400 and fires no hook; the name it reserved is free again.
-func TestFailedUpgradeFiresNoHook(t *testing.T) {
-	var hooks atomic.Int32
-	count := func(string) { hooks.Add(1) }
-	e := newEnv(t, OnPublish(count), OnUnpublish(count), OnSubscribe(count), OnUnsubscribe(count))
+// 400 and reports no session, only the refusal; the name it reserved is
+// free again.
+func TestFailedUpgradeStartsNoSession(t *testing.T) {
+	var log eventLog
+	e := newEnv(t, WithEvents(log.add))
 	for _, route := range []string{"room/publish", "room/subscribe"} {
 		req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/live/"+route, nil)
 		require.NoError(t, err)
@@ -316,13 +315,15 @@ func TestFailedUpgradeFiresNoHook(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, route)
 	}
 	waitFor(t, "the name to be free", func() bool { return e.hub.Stats().Streams == 0 })
-	assert.Zero(t, hooks.Load(), "hooks fired for sessions that never started")
+	log.wait(t, 2)
+	assert.Equal(t, []string{"refused room publish 400", "refused room subscribe 400"}, log.lines())
 
-	// A real session fires both.
+	// A real session reports both its start and its end.
 	c := e.dialRaw("room/publish", Subprotocol)
 	require.NoError(t, c.Write(testCtx(t), websocket.MessageText, []byte(`{"type":"start","mime":"x"}`)))
 	c.Close(websocket.StatusNormalClosure, "")
-	waitFor(t, "both publish hooks", func() bool { return hooks.Load() == 2 })
+	log.wait(t, 4)
+	assert.Equal(t, []string{"publish room publish", "unpublish room publish"}, log.lines()[2:])
 }
 
 // Shutdown with subscribers whose sockets are full (they never read and the

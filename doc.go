@@ -32,6 +32,13 @@
 // section gives the resulting memory bound and what the http.Server around
 // the hub must set.
 //
+// # Events and control
+//
+// WithEvents reports sessions starting and ending, with the HTTP request
+// and the session's figures, and refused requests; WithLogger logs them.
+// Hub.Streams has each stream's figures. Hub.CloseStream ends a stream for
+// good, Hub.CloseSubscriber one viewer.
+//
 // # Segments
 //
 // A stream is a sequence of Segments: KindStart (a publisher session begins,

@@ -38,6 +38,10 @@ var (
 	// ErrSegmentTooBig: a segment, or the part of a WebM stream that must
 	// be held whole, is over WithMaxSegmentBytes. (close code 1009)
 	ErrSegmentTooBig = webm.ErrTooBig
+	// ErrClosedByApp: the application ended the session with
+	// Hub.CloseStream or Hub.CloseSubscriber; the error wraps its reason.
+	// (close code 4403: a client should not reconnect)
+	ErrClosedByApp = errors.New("relay: closed by the application")
 	// ErrUnauthorized can be returned by an Authorize hook to answer 401
 	// instead of 403.
 	ErrUnauthorized = errors.New("relay: unauthorized")
@@ -68,6 +72,11 @@ func closeWith(code websocket.StatusCode, format string, args ...any) *closeErr 
 	return &closeErr{code: code, reason: fmt.Sprintf(format, args...)}
 }
 
+// statusClosedByApp is the close code of ErrClosedByApp: 4000 plus the HTTP
+// status that would refuse the same client (403), so that clients treat it
+// as a refusal they cannot fix, not as a reason to reconnect.
+const statusClosedByApp websocket.StatusCode = 4403
+
 // closeFor maps an error from a Publisher to a close code.
 func closeFor(err error) *closeErr {
 	switch {
@@ -81,6 +90,8 @@ func closeFor(err error) *closeErr {
 		return closeWith(websocket.StatusGoingAway, "hub shutting down")
 	case errors.Is(err, ErrTooSlow):
 		return closeWith(websocket.StatusTryAgainLater, "too slow")
+	case errors.Is(err, ErrClosedByApp):
+		return closeWith(statusClosedByApp, "%v", err)
 	}
 	return closeWith(websocket.StatusInternalError, "%v", err)
 }

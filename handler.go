@@ -25,7 +25,7 @@ import (
 // configured limit, 503 shutting down or over the memory budget.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := checkHost(r, h.cfg.hostPatterns); err != nil {
-		httpError(w, http.StatusForbidden, err.Error())
+		h.refuse(w, r, "", 0, http.StatusForbidden, err)
 		return
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/")
@@ -41,24 +41,24 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "subscribe":
 		role = RoleSubscribe
 	default:
-		httpError(w, http.StatusNotFound, fmt.Sprintf("segrelay: no route %q: want /{stream}/publish or /{stream}/subscribe", "/"+p))
+		h.refuse(w, r, "", 0, http.StatusNotFound, fmt.Errorf("segrelay: no route %q: want /{stream}/publish or /{stream}/subscribe", "/"+p))
 		return
 	}
 	if !validStreamName(name) {
-		httpError(w, http.StatusBadRequest, fmt.Sprintf("segrelay: bad stream name %q: want 1-128 of [A-Za-z0-9_.-], not starting with a dot", name))
+		h.refuse(w, r, "", role, http.StatusBadRequest, fmt.Errorf("segrelay: bad stream name %q: want 1-128 of [A-Za-z0-9_.-], not starting with a dot", name))
 		return
 	}
 	if r.Method != http.MethodGet || !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
-		httpError(w, http.StatusBadRequest, fmt.Sprintf("segrelay: %s needs a WebSocket upgrade (GET with Upgrade: websocket)", "/"+p))
+		h.refuse(w, r, name, role, http.StatusBadRequest, fmt.Errorf("segrelay: %s needs a WebSocket upgrade (GET with Upgrade: websocket)", "/"+p))
 		return
 	}
 	legacy, err := chooseProtocol(r)
 	if err != nil {
-		httpError(w, http.StatusBadRequest, err.Error())
+		h.refuse(w, r, name, role, http.StatusBadRequest, err)
 		return
 	}
 	if err := checkOrigin(r, h.cfg.originPatterns); err != nil {
-		httpError(w, http.StatusForbidden, err.Error())
+		h.refuse(w, r, name, role, http.StatusForbidden, err)
 		return
 	}
 	if f := h.cfg.authorize; f != nil {
@@ -67,7 +67,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.Is(err, ErrUnauthorized) {
 				status = http.StatusUnauthorized
 			}
-			httpError(w, status, err.Error())
+			h.refuse(w, r, name, role, status, err)
 			return
 		}
 	}
@@ -75,7 +75,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if role == RolePublish {
 		pub, err := h.claim(name)
 		if err != nil {
-			httpError(w, statusOf(err), err.Error())
+			h.refuse(w, r, name, role, statusOf(err), err)
 			return
 		}
 		h.servePublisher(w, r, pub, legacy)
@@ -83,10 +83,23 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, err := h.subscribe(name)
 	if err != nil {
-		httpError(w, statusOf(err), err.Error())
+		h.refuse(w, r, name, role, statusOf(err), err)
 		return
 	}
 	h.serveSubscriber(w, r, sub, legacy)
+}
+
+// refuse answers a request with status and err's text on one line, counts
+// it, and reports it (EventRefused, and the log).
+func (h *Hub) refuse(w http.ResponseWriter, r *http.Request, stream string, role Role, status int, err error) {
+	httpError(w, status, err.Error())
+	h.refused(r, stream, role, status, err)
+}
+
+// refused counts and reports a refusal; the answer was written already.
+func (h *Hub) refused(r *http.Request, stream string, role Role, status int, err error) {
+	h.countRefused(status)
+	h.emit(Event{Kind: EventRefused, Stream: stream, Role: role, Request: r, Status: status, Err: err})
 }
 
 // chooseProtocol reads the requested subprotocols: segrelay.v1, or none for

@@ -2,6 +2,8 @@ package relay
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,11 @@ type Hub struct {
 	cfg config
 
 	budget budget // bytes held for publishers (WithMemoryBudget)
+	ev     events // for WithEvents
+	lastID atomic.Uint64
+
+	refusedMu sync.Mutex
+	refusedBy map[int]uint64 // refused requests by HTTP status
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -51,7 +58,7 @@ func (h *Hub) Publish(ctx context.Context, name, mime string) (*Publisher, error
 	if err != nil {
 		return nil, err
 	}
-	p.announce()
+	p.announce(nil)
 	if err := p.begin(mime); err != nil {
 		p.Close()
 		return nil, err
@@ -64,7 +71,7 @@ func (h *Hub) Publish(ctx context.Context, name, mime string) (*Publisher, error
 }
 
 // claim makes a new publisher the owner of stream name. Its session is not
-// announced (OnPublish) until the caller knows it really started.
+// announced (EventPublish) until the caller knows it really started.
 func (h *Hub) claim(name string) (*Publisher, error) {
 	st, err := h.lockStream(name)
 	if err != nil {
@@ -82,8 +89,10 @@ func (h *Hub) claim(name string) (*Publisher, error) {
 		h.unlockStream(st)
 		return nil, err
 	}
-	p := &Publisher{hub: h, stream: st, held: holding{b: &h.budget}}
+	p := &Publisher{hub: h, stream: st, held: holding{b: &h.budget}, done: make(chan struct{})}
+	p.session = session{id: h.lastID.Add(1), role: RolePublish}
 	st.pub = p
+	st.pubSince = time.Now()
 	h.live++
 	h.unlockStream(st)
 	return p, nil
@@ -139,12 +148,6 @@ func (h *Hub) unpublish(p *Publisher, started bool) {
 		st.resetGOP(false)
 	}
 	h.unlockStream(st)
-	p.mu.Lock()
-	announced := p.announced
-	p.mu.Unlock()
-	if f := h.cfg.onUnpublish; owned && announced && f != nil {
-		f(st.name)
-	}
 }
 
 // Subscribe joins stream name, which need not have a publisher yet. A
@@ -159,7 +162,7 @@ func (h *Hub) Subscribe(ctx context.Context, name string) (*Subscriber, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.announce()
+	s.announce(nil)
 	stop := context.AfterFunc(ctx, func() { s.end(ctx.Err()) })
 	s.mu.Lock()
 	s.stop = stop
@@ -168,7 +171,7 @@ func (h *Hub) Subscribe(ctx context.Context, name string) (*Subscriber, error) {
 }
 
 // subscribe joins a new subscriber to stream name. It is not announced
-// (OnSubscribe) until the caller knows it really started.
+// (EventSubscribe) until the caller knows it really started.
 func (h *Hub) subscribe(name string) (*Subscriber, error) {
 	st, err := h.lockStream(name)
 	if err != nil {
@@ -179,6 +182,7 @@ func (h *Hub) subscribe(name string) (*Subscriber, error) {
 		return nil, ErrTooManySubscribers
 	}
 	s := &Subscriber{hub: h, stream: st, limit: h.cfg.queueBytes, notify: make(chan struct{}, 1)}
+	s.session = session{id: h.lastID.Add(1), role: RoleSubscribe}
 	st.join(s)
 	h.nsubs++
 	h.unlockStream(st)
@@ -194,12 +198,78 @@ func (h *Hub) leave(s *Subscriber) {
 		h.nsubs--
 	}
 	h.unlockStream(st)
-	s.mu.Lock()
-	announced := s.announced
-	s.mu.Unlock()
-	if f := h.cfg.onUnsubscribe; announced && f != nil {
-		f(st.name)
+}
+
+// CloseStream ends stream name for good: its publisher and every subscriber
+// are closed with ErrClosedByApp and reason (WebSocket close code 4403, so
+// relay.js does not reconnect; in-process, Next and the Publisher's methods
+// return the error). Use it to end a banned user's stream; WithAuthorize
+// keeps them from coming back. It reports whether the stream existed.
+func (h *Hub) CloseStream(name, reason string) bool {
+	h.mu.Lock()
+	st := h.streams[name]
+	var pub *Publisher
+	var subs []*Subscriber
+	if st != nil {
+		st.mu.Lock()
+		pub = st.pub
+		subs = append(subs, st.subs...)
+		st.mu.Unlock()
 	}
+	h.mu.Unlock()
+	if st == nil {
+		return false
+	}
+	err := closedByApp(reason)
+	for _, s := range subs {
+		s.end(err) // before the publisher's End, which would reach them first
+	}
+	if pub != nil {
+		pub.end(err)
+	}
+	return true
+}
+
+// CloseSubscriber closes the subscriber whose ID is id (Subscriber.ID,
+// Event.ID) with ErrClosedByApp and reason (WebSocket close code 4403). It
+// reports whether there was such a subscriber.
+func (h *Hub) CloseSubscriber(id uint64, reason string) bool {
+	var found *Subscriber
+	h.mu.Lock()
+	for _, st := range h.streams {
+		st.mu.Lock()
+		for _, s := range st.subs {
+			if s.session.id == id {
+				found = s
+			}
+		}
+		st.mu.Unlock()
+		if found != nil {
+			break
+		}
+	}
+	h.mu.Unlock()
+	if found == nil {
+		return false
+	}
+	found.end(closedByApp(reason))
+	return true
+}
+
+func closedByApp(reason string) error {
+	if reason == "" {
+		return ErrClosedByApp
+	}
+	return fmt.Errorf("%w: %s", ErrClosedByApp, reason)
+}
+
+func (h *Hub) countRefused(status int) {
+	h.refusedMu.Lock()
+	if h.refusedBy == nil {
+		h.refusedBy = make(map[int]uint64)
+	}
+	h.refusedBy[status]++
+	h.refusedMu.Unlock()
 }
 
 // Stats returns a snapshot of the hub's counters.
@@ -211,7 +281,14 @@ func (h *Hub) Stats() Stats {
 		Drops:      h.drops.Load(),
 		SlowClosed: h.slowClosed.Load(),
 		Held:       h.budget.held.Load(),
+
+		EventsDropped: h.ev.dropped.Load(),
 	}
+	h.refusedMu.Lock()
+	if len(h.refusedBy) > 0 {
+		s.Refused = maps.Clone(h.refusedBy)
+	}
+	h.refusedMu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s.Streams = len(h.streams)
@@ -226,18 +303,15 @@ func (h *Hub) Stats() Stats {
 	return s
 }
 
-// Streams lists the hub's streams, sorted by name.
+// Streams lists the hub's streams, sorted by name, with their figures.
 func (h *Hub) Streams() []StreamInfo {
+	now := time.Now()
 	h.mu.Lock()
 	list := make([]StreamInfo, 0, len(h.streams))
 	for _, st := range h.streams {
 		st.mu.Lock()
-		info := StreamInfo{Name: st.name, Live: st.pub != nil, Subscribers: len(st.subs)}
-		if st.start != nil {
-			info.MIME = st.start.MIME
-		}
+		list = append(list, st.info(now))
 		st.mu.Unlock()
-		list = append(list, info)
 	}
 	h.mu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })

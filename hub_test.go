@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,47 +26,6 @@ func make128(c byte) []byte {
 	return b
 }
 
-func TestHooksAndStats(t *testing.T) {
-	var mu sync.Mutex
-	var events []string
-	hook := func(what string) func(string) {
-		return func(stream string) {
-			mu.Lock()
-			events = append(events, what+" "+stream)
-			mu.Unlock()
-		}
-	}
-	e := newEnv(t, OnPublish(hook("publish")), OnUnpublish(hook("unpublish")), OnSubscribe(hook("subscribe")), OnUnsubscribe(hook("unsubscribe")))
-	sub := e.subscribe("room")
-	pub := e.publish("room", PublishStart{MIME: "x", Mode: ModeSegments})
-	ctx := testCtx(t)
-	require.NoError(t, pub.SendSegment(ctx, Segment{Kind: KindInit, Data: []byte("12345")}))
-	require.NoError(t, pub.SendSegment(ctx, Segment{Kind: KindMedia, Keyframe: true, Data: []byte("123")}))
-	for range 3 {
-		_, err := sub.Next(ctx)
-		require.NoError(t, err)
-	}
-	st := e.hub.Stats()
-	// Held: the init and the GOP cache, and the publisher's read buffer.
-	assert.True(t, st.Held >= 8 && st.Held <= 8+64<<10, "held %d", st.Held)
-	st.Held = 0
-	assert.Equal(t, Stats{Streams: 1, Publishers: 1, Subscribers: 1, BytesIn: 8, BytesOut: 8, Segments: 2}, st)
-	assert.Equal(t, []StreamInfo{{Name: "room", Live: true, MIME: "x", Subscribers: 1}}, e.hub.Streams())
-
-	require.NoError(t, pub.Close())
-	require.NoError(t, sub.Close())
-	waitFor(t, "the hooks", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(events) == 4
-	})
-	assert.Equal(t, 0, e.hub.Stats().Streams)
-	waitFor(t, "the budget to be given back", func() bool { return e.hub.Stats().Held == 0 })
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{"subscribe room", "publish room", "unpublish room", "unsubscribe room"}, events)
-}
-
 // Contexts bound in-process publishers and subscribers.
 func TestContextEndsPublisherAndSubscriber(t *testing.T) {
 	hub := NewHub()
@@ -84,7 +42,7 @@ func TestContextEndsPublisherAndSubscriber(t *testing.T) {
 	}
 	assert.ErrorIs(t, err, context.Canceled)
 	// context.AfterFunc runs on a goroutine of its own: wait for it.
-	waitFor(t, "both to leave", func() bool { return hub.Stats() == Stats{} })
+	waitFor(t, "both to leave", func() bool { s := hub.Stats(); return s.Streams == 0 && s.Subscribers == 0 && s.Publishers == 0 })
 	assert.ErrorIs(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("i")}), context.Canceled)
 }
 

@@ -38,10 +38,7 @@ type config struct {
 
 	logger *slog.Logger
 
-	onPublish     func(stream string)
-	onUnpublish   func(stream string)
-	onSubscribe   func(stream string)
-	onUnsubscribe func(stream string)
+	events func(Event)
 }
 
 // Defaults, documented on the options that change them.
@@ -239,17 +236,3 @@ func WithLogger(l *slog.Logger) Option {
 		}
 	}
 }
-
-// OnPublish is called when a publisher takes a stream: for a WebSocket
-// publisher, once the upgrade succeeded (a failed upgrade fires no hook).
-func OnPublish(f func(stream string)) Option { return func(c *config) { c.onPublish = f } }
-
-// OnUnpublish is called when a stream's publisher leaves.
-func OnUnpublish(f func(stream string)) Option { return func(c *config) { c.onUnpublish = f } }
-
-// OnSubscribe is called when a subscriber joins a stream: for a WebSocket
-// subscriber, once the upgrade succeeded.
-func OnSubscribe(f func(stream string)) Option { return func(c *config) { c.onSubscribe = f } }
-
-// OnUnsubscribe is called when a subscriber leaves a stream.
-func OnUnsubscribe(f func(stream string)) Option { return func(c *config) { c.onUnsubscribe = f } }

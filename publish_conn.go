@@ -29,16 +29,14 @@ const keepReadBuffer = 256 << 10
 // time (reusing its buffer, counted against the memory budget), so a timeout
 // can still close the connection with a code while a read is pending.
 func (h *Hub) servePublisher(w http.ResponseWriter, r *http.Request, p *Publisher, legacy bool) {
-	c, err := h.accept(w, r)
+	c, err := h.accept(w, r, p.Stream(), RolePublish)
 	if err != nil {
 		p.Close()
 		return
 	}
 	defer c.done()
-	p.announce()
+	p.announce(r)
 	c.conn.SetReadLimit(int64(h.cfg.maxMessageBytes))
-	log := h.cfg.logger.With("stream", p.Stream(), "role", "publish", "remote", r.RemoteAddr, "legacy", legacy)
-	log.Debug("segrelay: publisher connected")
 
 	msgs := make(chan inMessage)
 	next := make(chan struct{})
@@ -56,11 +54,10 @@ func (h *Hub) servePublisher(w http.ResponseWriter, r *http.Request, p *Publishe
 	close(quit) // the reader drains until the close handshake is over
 	ps.held.release()
 	p.Close()
-	if ce != nil && ce.code != websocket.StatusNormalClosure {
-		log.Info("segrelay: publisher closed", "code", int(ce.code), "reason", ce.reason)
-	}
 	c.finish(ce)
-	log.Debug("segrelay: publisher gone")
+	if ev, ok := p.endEvent(); ok {
+		h.emit(c.withCloseFrame(ev))
+	}
 }
 
 // readMessages reads a publisher's messages into one buffer and hands each
@@ -77,6 +74,7 @@ func (c *wsConn) readMessages(msgs chan<- inMessage, next, quit <-chan struct{})
 			buf.Reset()
 			_, err = buf.ReadFrom(rd)
 		}
+		c.notePeerClose(err)
 		if err == nil {
 			err = held.resize(buf.Cap(), "a publisher's read buffer")
 		}
@@ -208,6 +206,8 @@ func (ps *pubSession) run(msgs <-chan inMessage, next chan<- struct{}) *closeErr
 				}
 				progress()
 			}
+		case <-ps.p.done: // ended from outside: Hub.CloseStream, Shutdown
+			return closeFor(ps.p.endErr())
 		case <-start.C:
 			return closeWith(websocket.StatusPolicyViolation, "no start message within %v", cfg.startTimeout)
 		case <-idle.C:

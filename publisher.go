@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 
 	"github.com/segrelay/relay/internal/webm"
@@ -17,12 +18,14 @@ type Publisher struct {
 	hub    *Hub
 	stream *stream
 	once   sync.Once
+	done   chan struct{} // closed when the session ended
 
 	mu        sync.Mutex
 	stop      func() bool // stops the context.AfterFunc of Publish
-	announced bool        // OnPublish was called
-	held      holding     // the splitter's held-back bytes, against the memory budget
-	published int64       // bytes of init and media segments published
+	session   session
+	held      holding // the splitter's held-back bytes, against the memory budget
+	published int64   // bytes of init and media segments published
+	segments  uint64  // init and media segments published
 	mime      string
 	started   bool // Start was published
 	hasInit   bool // an init was published in this session
@@ -96,15 +99,27 @@ func (p *Publisher) WriteSegment(seg Segment) error {
 	return p.publish(&Segment{Kind: seg.Kind, Keyframe: seg.Keyframe && seg.Kind == KindMedia, Data: seg.Data})
 }
 
-// announce calls the OnPublish hook: the session really started.
-func (p *Publisher) announce() {
+// announce emits the session's start event: it really started. r is the
+// WebSocket request (nil in-process); a WebSocket session's end event is
+// emitted by its connection, which knows the close code.
+func (p *Publisher) announce(r *http.Request) {
 	p.mu.Lock()
-	ok := p.err == nil
-	p.announced = ok
-	p.mu.Unlock()
-	if f := p.hub.cfg.onPublish; ok && f != nil {
-		f(p.stream.name)
+	if p.err != nil {
+		p.mu.Unlock()
+		return
 	}
+	p.session.req = r
+	ev := p.session.startEvent(p.stream.name)
+	p.mu.Unlock()
+	p.hub.emit(ev)
+}
+
+// endEvent returns the session's end event, or false if it never started.
+func (p *Publisher) endEvent() (Event, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	stats := SessionStats{Bytes: uint64(p.published), Segments: p.segments}
+	return p.session.endEvent(p.stream.name, stats, p.err), p.session.announced
 }
 
 // Published returns the bytes of init and media segments the session has
@@ -164,6 +179,7 @@ func (p *Publisher) publish(seg *Segment) error {
 		return err
 	}
 	p.published += int64(len(seg.Data))
+	p.segments++
 	return nil
 }
 
@@ -193,6 +209,13 @@ func (p *Publisher) Subscribers() int {
 	return len(p.stream.subs)
 }
 
+// endErr returns why the session can no longer write, or nil.
+func (p *Publisher) endErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
 // Stream returns the name of the published stream.
 func (p *Publisher) Stream() string { return p.stream.name }
 
@@ -217,11 +240,15 @@ func (p *Publisher) end(err error) {
 		if p.err == nil {
 			p.err = err
 		}
-		started, stop := p.started, p.stop
+		started, stop, inProcess := p.started, p.stop, p.session.req == nil
 		p.mu.Unlock()
 		if stop != nil {
 			stop()
 		}
 		p.hub.unpublish(p, started)
+		close(p.done)
+		if ev, ok := p.endEvent(); ok && inProcess {
+			p.hub.emit(ev)
+		}
 	})
 }

@@ -1,6 +1,9 @@
 package relay
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Role is what a connection wants to do with a stream.
 type Role uint8
@@ -40,14 +43,36 @@ type Stats struct {
 	// WithMemoryBudget: inits, GOP caches, segments being received or held
 	// back, legacy files being assembled, publishers' read buffers.
 	Held int64
+
+	// Refused counts the requests refused before the upgrade, by HTTP
+	// status (nil when there were none).
+	Refused map[int]uint64
+
+	// EventsDropped counts events the WithEvents function was too slow
+	// to take (see WithEvents).
+	EventsDropped uint64
 }
 
-// StreamInfo describes one stream of a Hub.
+// StreamInfo describes one stream of a Hub. The figures count from when
+// the stream came to be: when its first publisher or subscriber came, since
+// the last moment it had neither.
 type StreamInfo struct {
 	Name        string
 	Live        bool   // a publisher is connected
 	MIME        string // the live session's media type, "" until it is known
 	Subscribers int
+
+	PublisherID uint64        // the live publisher's session ID (Event.ID)
+	Uptime      time.Duration // how long the live publisher has been on
+
+	BytesIn    uint64  // bytes of init and media segments published
+	BytesOut   uint64  // bytes handed to subscribers, all of them together
+	Segments   uint64  // init and media segments published
+	Bitrate    float64 // bits per second published, over the last 2 s
+	Drops      uint64  // media segments skipped for slow subscribers, one per subscriber per segment
+	Skips      uint64  // times a subscriber skipped to the next keyframe, or had an unsent init replaced
+	SlowClosed uint64  // subscribers closed as too slow
+	GOPBytes   int     // bytes in the cache a late joiner receives
 }
 
 // validStreamName reports whether name is 1–128 characters of

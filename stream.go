@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,44 @@ type stream struct {
 	pendingDisc bool    // the next media segment follows a replaced init
 	seq         uint64
 	subs        []*Subscriber
+
+	// Figures for StreamInfo, under mu but bytesOut.
+	pubSince   time.Time // when the publisher took the stream
+	bytesIn    uint64
+	segments   uint64
+	drops      uint64 // media segments skipped for slow subscribers
+	skips      uint64 // overflows: a subscriber skipped to a keyframe
+	slowClosed uint64
+	rate       rateMeter
+	bytesOut   atomic.Uint64
+}
+
+// rateMeter measures a stream's bit rate over windows of about rateWindow.
+type rateMeter struct {
+	at    time.Time // start of the current window
+	bytes uint64    // bytes in it so far
+	bps   float64   // the last whole window's rate
+}
+
+const rateWindow = 2 * time.Second
+
+func (m *rateMeter) add(now time.Time, n int) {
+	if m.at.IsZero() {
+		m.at = now
+	}
+	if d := now.Sub(m.at); d >= rateWindow {
+		m.bps = float64(m.bytes*8) / d.Seconds()
+		m.at, m.bytes = now, 0
+	}
+	m.bytes += uint64(n)
+}
+
+// rate returns the bit rate, 0 when nothing came for two windows.
+func (m *rateMeter) rate(now time.Time) float64 {
+	if now.Sub(m.at) >= 2*rateWindow {
+		return 0
+	}
+	return m.bps
 }
 
 // idle reports whether nothing holds the stream any more. Caller holds mu.
@@ -75,12 +114,18 @@ func (st *stream) publish(p *Publisher, seg *Segment) error {
 		st.setInit(nil)
 		st.resetGOP(false)
 	}
+	if seg.Kind == KindInit || seg.Kind == KindMedia {
+		st.segments++
+		st.bytesIn += uint64(len(seg.Data))
+		st.rate.add(now, len(seg.Data))
+	}
 	var slow []*Subscriber
 	for _, sub := range st.subs {
 		if !sub.offer(seg, now) {
 			slow = append(slow, sub)
 		}
 	}
+	st.slowClosed += uint64(len(slow))
 	st.mu.Unlock()
 
 	if seg.Kind == KindInit || seg.Kind == KindMedia {
@@ -184,4 +229,29 @@ func (st *stream) remove(sub *Subscriber) bool {
 	st.subs = st.subs[:last]
 	sub.index = -1
 	return true
+}
+
+// info describes the stream. Caller holds mu.
+func (st *stream) info(now time.Time) StreamInfo {
+	info := StreamInfo{
+		Name:        st.name,
+		Live:        st.pub != nil,
+		Subscribers: len(st.subs),
+		BytesIn:     st.bytesIn,
+		BytesOut:    st.bytesOut.Load(),
+		Segments:    st.segments,
+		Bitrate:     st.rate.rate(now),
+		Drops:       st.drops,
+		Skips:       st.skips,
+		SlowClosed:  st.slowClosed,
+		GOPBytes:    st.gopBytes,
+	}
+	if st.start != nil {
+		info.MIME = st.start.MIME
+	}
+	if st.pub != nil {
+		info.PublisherID = st.pub.session.id
+		info.Uptime = now.Sub(st.pubSince)
+	}
+	return info
 }

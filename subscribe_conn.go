@@ -12,16 +12,14 @@ import (
 // serveSubscriber runs a subscriber connection: this goroutine writes
 // segments, another reads (pongs, close frames, and anything the peer sends).
 func (h *Hub) serveSubscriber(w http.ResponseWriter, r *http.Request, s *Subscriber, legacy bool) {
-	c, err := h.accept(w, r)
+	c, err := h.accept(w, r, s.Stream(), RoleSubscribe)
 	if err != nil {
 		s.Close()
 		return
 	}
 	defer c.done()
-	s.announce()
+	s.announce(r)
 	c.conn.SetReadLimit(4096)
-	log := h.cfg.logger.With("stream", s.Stream(), "role", "subscribe", "remote", r.RemoteAddr, "legacy", legacy)
-	log.Debug("segrelay: subscriber connected")
 
 	ctx, cancel := context.WithCancel(c.ctx)
 	h.wg.Add(1)
@@ -31,6 +29,7 @@ func (h *Hub) serveSubscriber(w http.ResponseWriter, r *http.Request, s *Subscri
 		for {
 			typ, _, err := c.conn.Read(ctx)
 			if err != nil {
+				c.notePeerClose(err)
 				return
 			}
 			// v1 subscribers may send text messages in a later version;
@@ -50,12 +49,11 @@ func (h *Hub) serveSubscriber(w http.ResponseWriter, r *http.Request, s *Subscri
 		ce = sw.run()
 	}
 	s.Close()
-	if ce != nil && ce.code != websocket.StatusNormalClosure {
-		log.Debug("segrelay: subscriber closed", "code", int(ce.code), "reason", ce.reason)
-	}
 	c.finish(ce)
 	cancel()
-	log.Debug("segrelay: subscriber gone")
+	if ev, ok := s.endEvent(); ok {
+		h.emit(c.withCloseFrame(ev))
+	}
 }
 
 // subWriter writes a subscriber's segments to its connection.

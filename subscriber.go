@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -31,7 +32,10 @@ type Subscriber struct {
 
 	mu        sync.Mutex
 	stop      func() bool // stops the context.AfterFunc of Subscribe
-	announced bool        // OnSubscribe was called
+	session   session
+	bytesOut  uint64 // handed out by Next
+	segsOut   uint64 // init and media segments handed out
+	drops     uint64 // media segments skipped
 	queue     ring
 	queued    int   // bytes in queue
 	err       error // set once: why the subscriber ended
@@ -117,10 +121,16 @@ func (s *Subscriber) next(ctx context.Context, idle <-chan time.Time) (seg Segme
 		if s.queue.n > 0 {
 			e := s.queue.pop()
 			s.queued -= len(e.seg.Data)
+			n := uint64(len(e.seg.Data))
+			s.bytesOut += n
+			if e.seg.Kind == KindInit || e.seg.Kind == KindMedia {
+				s.segsOut++
+			}
 			s.mu.Unlock()
 			seg = *e.seg
 			seg.Discontinuity = e.disc
-			s.hub.bytesOut.Add(uint64(len(seg.Data)))
+			s.hub.bytesOut.Add(n)
+			s.stream.bytesOut.Add(n)
 			return seg, true, nil
 		}
 		s.mu.Unlock()
@@ -146,12 +156,15 @@ func (s *Subscriber) end(err error) {
 		return
 	}
 	s.mu.Lock()
-	stop := s.stop
+	stop, inProcess := s.stop, s.session.req == nil
 	s.mu.Unlock()
 	if stop != nil {
 		stop()
 	}
 	s.hub.leave(s)
+	if ev, ok := s.endEvent(); ok && inProcess {
+		s.hub.emit(ev)
+	}
 }
 
 // fail records err as the reason the subscriber ended and wakes Next. It
@@ -223,7 +236,7 @@ func (s *Subscriber) offer(seg *Segment, now time.Time) bool {
 	if s.skipping || s.waitKey {
 		if !seg.Keyframe {
 			if s.skipping {
-				s.hub.drops.Add(1)
+				s.countDrops(1)
 			}
 			return true
 		}
@@ -239,7 +252,7 @@ func (s *Subscriber) offer(seg *Segment, now time.Time) bool {
 		s.nextDisc = true
 		if !seg.Keyframe {
 			s.skipping = true
-			s.hub.drops.Add(1)
+			s.countDrops(1)
 			return true
 		}
 	}
@@ -276,30 +289,57 @@ func (s *Subscriber) drop(match func(entry) bool) (inits int) {
 		return false
 	})
 	if media > 0 {
-		s.hub.drops.Add(uint64(media))
+		s.countDrops(media)
 		s.nextDisc = true
 	}
 	return inits
 }
 
-// tooSlow records an overflow at now and reports whether it is one too many.
+// countDrops counts n media segments skipped for the subscriber, in its
+// stream's and the hub's figures too. Caller holds mu and stream.mu.
+func (s *Subscriber) countDrops(n int) {
+	s.drops += uint64(n)
+	s.stream.drops += uint64(n)
+	s.hub.drops.Add(uint64(n))
+}
+
+// tooSlow records an overflow (a skip to the next keyframe, or an unsent
+// init replaced) at now and reports whether it is one too many. Caller
+// holds mu and stream.mu.
 func (s *Subscriber) tooSlow(now time.Time) bool {
+	s.stream.skips++
 	s.overflow[s.nOverflow%slowOverflows] = now
 	s.nOverflow++
 	// The slot written next holds the oldest of the last slowOverflows.
 	return s.nOverflow >= slowOverflows && now.Sub(s.overflow[s.nOverflow%slowOverflows]) < slowWindow
 }
 
-// announce calls the OnSubscribe hook: the subscriber really started.
-func (s *Subscriber) announce() {
+// announce emits the session's start event: it really started. r is the
+// WebSocket request (nil in-process); a WebSocket session's end event is
+// emitted by its connection, which knows the close code.
+func (s *Subscriber) announce(r *http.Request) {
 	s.mu.Lock()
-	ok := s.err == nil
-	s.announced = ok
-	s.mu.Unlock()
-	if f := s.hub.cfg.onSubscribe; ok && f != nil {
-		f(s.stream.name)
+	if s.err != nil {
+		s.mu.Unlock()
+		return
 	}
+	s.session.req = r
+	ev := s.session.startEvent(s.stream.name)
+	s.mu.Unlock()
+	s.hub.emit(ev)
 }
+
+// endEvent returns the session's end event, or false if it never started.
+func (s *Subscriber) endEvent() (Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stats := SessionStats{Bytes: s.bytesOut, Segments: s.segsOut, Drops: s.drops}
+	return s.session.endEvent(s.stream.name, stats, s.err), s.session.announced
+}
+
+// ID identifies the subscriber within its hub (see Hub.CloseSubscriber and
+// Event.ID).
+func (s *Subscriber) ID() uint64 { return s.session.id }
 
 // Stream returns the name of the subscribed stream.
 func (s *Subscriber) Stream() string { return s.stream.name }

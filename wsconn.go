@@ -3,9 +3,11 @@ package relay
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -31,16 +33,42 @@ type wsConn struct {
 	cancel  context.CancelFunc
 	closing sync.Once
 	closed  chan struct{} // closed when the connection is closed
+
+	// The close frame that ended the connection, for its end event: the
+	// one the hub sent, or else the peer's.
+	sent, received atomic.Pointer[closeErr]
+}
+
+// notePeerClose keeps the peer's close frame when err carries one.
+func (c *wsConn) notePeerClose(err error) {
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		c.received.CompareAndSwap(nil, &closeErr{code: ce.Code, reason: ce.Reason})
+	}
+}
+
+// withCloseFrame fills in ev's close code and reason.
+func (c *wsConn) withCloseFrame(ev Event) Event {
+	ce := c.sent.Load()
+	if ce == nil {
+		ce = c.received.Load()
+	}
+	if ce != nil {
+		ev.CloseCode, ev.Reason = int(ce.code), ce.reason
+	}
+	return ev
 }
 
 // accept upgrades the request. The origin was checked already.
-func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+func (h *Hub) accept(w http.ResponseWriter, r *http.Request, stream string, role Role) (*wsConn, error) {
 	hw := &hijackRecorder{ResponseWriter: w}
 	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
 		InsecureSkipVerify: true,
 	})
 	if err != nil {
+		// Accept answered already (e.g. 400 for a bad Sec-WebSocket-Version).
+		h.refused(r, stream, role, hw.status, err)
 		return nil, err
 	}
 	c := &wsConn{hub: h, conn: conn, netConn: hw.conn, closed: make(chan struct{})}
@@ -57,10 +85,17 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 	return c, nil
 }
 
-// hijackRecorder keeps the net.Conn that websocket.Accept hijacks.
+// hijackRecorder keeps the net.Conn that websocket.Accept hijacks, or the
+// status it answered with instead.
 type hijackRecorder struct {
 	http.ResponseWriter
-	conn net.Conn
+	conn   net.Conn
+	status int
+}
+
+func (w *hijackRecorder) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -105,6 +140,7 @@ func (c *wsConn) close(ce *closeErr) {
 	if ce == nil {
 		return
 	}
+	c.sent.Store(ce)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -44,10 +44,18 @@ func main() {
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The hub logs refusals and one line per session end; events are where
+	// an app reacts (here: who is live).
 	hub := relay.NewHub(
 		relay.WithLogger(logger),
-		relay.OnPublish(func(stream string) { logger.Info("live", "stream", stream) }),
-		relay.OnUnpublish(func(stream string) { logger.Info("offline", "stream", stream) }),
+		relay.WithEvents(func(ev relay.Event) {
+			switch ev.Kind {
+			case relay.EventPublish:
+				logger.Info("live", "stream", ev.Stream)
+			case relay.EventUnpublish:
+				logger.Info("offline", "stream", ev.Stream, "after", ev.Session.Duration.Round(time.Second))
+			}
+		}),
 	)
 
 	ln, err := net.Listen("tcp", *addr)

@@ -1,0 +1,211 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+const (
+	// EventPublish: a publisher session started (for a WebSocket, once the
+	// upgrade succeeded: a failed upgrade reports nothing).
+	EventPublish EventKind = iota + 1
+	// EventUnpublish: a publisher session ended; Session has its figures.
+	EventUnpublish
+	// EventSubscribe: a subscriber joined a stream.
+	EventSubscribe
+	// EventUnsubscribe: a subscriber left; Session has its figures.
+	EventUnsubscribe
+	// EventRefused: a request was refused before the upgrade; Status and
+	// Err say why.
+	EventRefused
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventPublish:
+		return "publish"
+	case EventUnpublish:
+		return "unpublish"
+	case EventSubscribe:
+		return "subscribe"
+	case EventUnsubscribe:
+		return "unsubscribe"
+	case EventRefused:
+		return "refused"
+	}
+	return fmt.Sprintf("EventKind(%d)", uint8(k))
+}
+
+// An Event reports a session's start or end, or a refused request, to the
+// function given to WithEvents.
+type Event struct {
+	Kind   EventKind
+	Time   time.Time
+	Stream string
+	Role   Role
+	// ID identifies the session within the hub (Hub.CloseSubscriber takes
+	// a subscriber's); 0 for EventRefused.
+	ID uint64
+	// Request is the HTTP request of a WebSocket session or of a refused
+	// request; nil for in-process sessions. Read it, do not keep its Body.
+	Request *http.Request
+	// Status is the HTTP status of EventRefused.
+	Status int
+	// Err says why a session ended (ErrClosed when its owner or peer
+	// closed it normally; for a WebSocket session whose peer left without
+	// a close frame, nil) or why a request was refused.
+	Err error
+	// CloseCode and Reason are the WebSocket close frame the hub sent or
+	// received at the end of a WebSocket session (0 and "" in-process, or
+	// when the connection was dropped without one).
+	CloseCode int
+	Reason    string
+	// Session has the session's figures, on EventUnpublish and
+	// EventUnsubscribe.
+	Session SessionStats
+}
+
+// SessionStats are the figures of one publisher or subscriber session.
+type SessionStats struct {
+	Duration time.Duration
+	Bytes    uint64 // published (publisher), or handed to the subscriber
+	Segments uint64 // init and media segments, the same way
+	Drops    uint64 // media segments the subscriber skipped
+}
+
+// WithEvents sets the function that receives the hub's events: sessions
+// starting and ending, and refused requests. It runs on a goroutine of its
+// own, one event at a time, in the order they happened, never on the path
+// of a publisher or under the hub's locks, so a slow function delays only
+// the events after it. Up to 4,096 events wait for it; beyond that they
+// are dropped and counted in Stats.EventsDropped.
+func WithEvents(f func(Event)) Option {
+	return func(c *config) { c.events = f }
+}
+
+// maxPendingEvents bounds the events waiting for the WithEvents function.
+const maxPendingEvents = 4096
+
+// events delivers a hub's events on a goroutine that runs while there are
+// some to deliver, so an idle hub has none running.
+type events struct {
+	pending []Event // guarded by Hub.mu
+	running bool    // guarded by Hub.mu: a goroutine is delivering
+	dropped atomic.Uint64
+}
+
+// emit logs ev and queues it for the WithEvents function. Safe with no lock
+// held; never blocks.
+func (h *Hub) emit(ev Event) {
+	ev.Time = time.Now()
+	h.logEvent(ev)
+	f := h.cfg.events
+	if f == nil {
+		return
+	}
+	h.mu.Lock()
+	if len(h.ev.pending) >= maxPendingEvents {
+		h.mu.Unlock()
+		h.ev.dropped.Add(1)
+		return
+	}
+	h.ev.pending = append(h.ev.pending, ev)
+	if h.ev.running {
+		h.mu.Unlock()
+		return
+	}
+	h.ev.running = true
+	h.wg.Add(1)
+	h.mu.Unlock()
+	go h.deliver(f)
+}
+
+// deliver calls f for every pending event until there are none.
+func (h *Hub) deliver(f func(Event)) {
+	defer h.wg.Done()
+	for {
+		h.mu.Lock()
+		if len(h.ev.pending) == 0 {
+			h.ev.running = false
+			h.ev.pending = nil
+			h.mu.Unlock()
+			return
+		}
+		ev := h.ev.pending[0]
+		h.ev.pending[0] = Event{}
+		h.ev.pending = h.ev.pending[1:]
+		h.mu.Unlock()
+		f(ev)
+	}
+}
+
+// logEvent writes the operator's line for ev: refusals at Info (404 and
+// 400, the noise of scanners and plain HTTP requests, at Debug), session
+// starts at Debug, one summary line per session end at Info.
+func (h *Hub) logEvent(ev Event) {
+	log := h.cfg.logger
+	attrs := []any{"stream", ev.Stream, "role", ev.Role.String()}
+	if ev.Request != nil {
+		attrs = append(attrs, "remote", ev.Request.RemoteAddr)
+	}
+	switch ev.Kind {
+	case EventRefused:
+		level := slog.LevelInfo
+		if ev.Status == http.StatusNotFound || ev.Status == http.StatusBadRequest {
+			level = slog.LevelDebug
+		}
+		log.Log(context.Background(), level, "segrelay: refused", append(attrs, "status", ev.Status, "reason", errText(ev.Err))...)
+	case EventPublish, EventSubscribe:
+		log.Debug("segrelay: session started", append(attrs, "id", ev.ID)...)
+	case EventUnpublish, EventUnsubscribe:
+		s := ev.Session
+		log.Info("segrelay: session ended", append(attrs, "id", ev.ID,
+			"duration", s.Duration.Round(time.Millisecond), "bytes", s.Bytes, "segments", s.Segments, "drops", s.Drops,
+			"code", ev.CloseCode, "reason", ev.Reason, "err", errText(ev.Err))...)
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// session is what a Publisher or a Subscriber reports in its events.
+type session struct {
+	id        uint64
+	role      Role
+	since     time.Time
+	req       *http.Request // nil in-process
+	announced bool          // its start event was emitted
+}
+
+// startEvent marks the session announced and returns its start event.
+// Caller holds the owner's lock.
+func (ss *session) startEvent(stream string) Event {
+	ss.announced = true
+	ss.since = time.Now()
+	kind := EventPublish
+	if ss.role == RoleSubscribe {
+		kind = EventSubscribe
+	}
+	return Event{Kind: kind, Stream: stream, Role: ss.role, ID: ss.id, Request: ss.req}
+}
+
+// endEvent is the session's end event, with its figures.
+func (ss *session) endEvent(stream string, stats SessionStats, err error) Event {
+	kind := EventUnpublish
+	if ss.role == RoleSubscribe {
+		kind = EventUnsubscribe
+	}
+	stats.Duration = time.Since(ss.since)
+	return Event{Kind: kind, Stream: stream, Role: ss.role, ID: ss.id, Request: ss.req, Err: err, Session: stats}
+}
