@@ -19,7 +19,10 @@
 //
 // Publishers then connect to /live/{stream}/publish and viewers to
 // /live/{stream}/subscribe. Authorize runs before the WebSocket upgrade; it
-// is the place to check cookies or tokens.
+// is the place to check cookies or tokens (a browser cannot set headers on
+// a WebSocket: pass a token in the query, or rely on the session cookie).
+// The package's examples show the mounting, WithAuthorize, in-process
+// publishing and subscribing, DialSubscribe and Hub.CloseStream.
 //
 // # Limits
 //
@@ -68,6 +71,10 @@
 // Next returns the stream's segments:
 //
 //	sub, err := hub.Subscribe(ctx, "room1")
+//	if err != nil {
+//		return err
+//	}
+//	defer sub.Close()
 //	for {
 //		seg, err := sub.Next(ctx)
 //		if err != nil {

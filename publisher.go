@@ -47,7 +47,7 @@ const (
 // anywhere; Write cuts the stream into segments at element boundaries and
 // forwards each as soon as it is complete (only a Cluster's start waits
 // until its first video block says whether it is a keyframe). A new EBML
-// header starts a new init (the encoder restarted). Write does not keep p.
+// header starts a new init (the encoder restarted). Write does not keep b.
 //
 // An error that wraps ErrBadWebM or ErrSegmentTooBig means the stream cannot
 // be parsed, ErrOverBudget that the hub's memory budget has no room for

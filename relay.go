@@ -9,8 +9,8 @@ import (
 type Role uint8
 
 const (
-	RolePublish Role = iota + 1
-	RoleSubscribe
+	RolePublish   Role = iota + 1 // /{stream}/publish, Hub.Publish
+	RoleSubscribe                 // /{stream}/subscribe, Hub.Subscribe
 )
 
 func (r Role) String() string {
