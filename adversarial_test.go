@@ -595,3 +595,45 @@ func TestCloseCodeCauses(t *testing.T) {
 		})
 	}
 }
+
+// A subscriber that sends a binary message while segments stream to it
+// gets its 1002 close frame: the close must not be cut short by the
+// writer's pending write (the race behind the reverted write-path batching).
+func TestSubscriberBinaryClosedWhileStreaming(t *testing.T) {
+	e := newEnv(t, WithSubscriberQueueBytes(64<<20))
+	ctx := testCtx(t)
+	p, err := e.hub.Publish(ctx, "room", "video/webm")
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.WriteSegment(Segment{Kind: KindInit, Data: []byte("init")}))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // until stopped, for 30 s and a million segments at most
+		defer close(done)
+		seg := make([]byte, 16<<10)
+		begin := time.Now()
+		for i := 0; i < 1_000_000 && time.Since(begin) < 30*time.Second; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p.WriteSegment(Segment{Kind: KindMedia, Keyframe: true, Data: seg})
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 20 {
+		c := e.dialRaw("room/subscribe", Subprotocol)
+		for range 10 { // the writer is busy
+			_, _, err := c.Read(ctx)
+			require.NoError(t, err)
+		}
+		require.NoError(t, c.Write(ctx, websocket.MessageBinary, []byte{1}))
+		for err == nil {
+			_, _, err = c.Read(ctx)
+		}
+		require.Equal(t, websocket.StatusProtocolError, websocket.CloseStatus(err), "run %d: %v", i, err)
+		err = nil
+		c.CloseNow()
+	}
+}

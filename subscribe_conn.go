@@ -35,8 +35,9 @@ func (h *Hub) serveSubscriber(w http.ResponseWriter, r *http.Request, s *Subscri
 			// v1 subscribers may send text messages in a later version;
 			// binary ones mean a confused peer. Legacy peers are ignored.
 			if typ == websocket.MessageBinary && !legacy {
+				// Read on: returning would cancel ctx, and with it a write
+				// of the writer's that the close frame may wait behind.
 				c.closeAsync(closeWith(websocket.StatusProtocolError, "subscribers send no binary messages"))
-				return
 			}
 		}
 	}()
