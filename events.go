@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -186,6 +187,23 @@ type session struct {
 	since     time.Time
 	req       *http.Request // nil in-process
 	announced bool          // its start event was emitted
+}
+
+// announce emits ss's start event (r is the WebSocket request, nil
+// in-process) unless its owner ended already: then neither its start nor
+// its end is reported. mu is the owner's lock; ended, called under it,
+// reports whether the owner ended. A WebSocket session's end event is
+// emitted by its connection, which knows the close frame.
+func (h *Hub) announce(mu *sync.Mutex, ended func() bool, ss *session, stream string, r *http.Request) {
+	mu.Lock()
+	if ended() {
+		mu.Unlock()
+		return
+	}
+	ss.req = r
+	ev := ss.startEvent(stream)
+	mu.Unlock()
+	h.emit(ev)
 }
 
 // startEvent marks the session announced and returns its start event.

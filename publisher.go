@@ -99,19 +99,9 @@ func (p *Publisher) WriteSegment(seg Segment) error {
 	return p.publish(&Segment{Kind: seg.Kind, Keyframe: seg.Keyframe && seg.Kind == KindMedia, Data: seg.Data})
 }
 
-// announce emits the session's start event: it really started. r is the
-// WebSocket request (nil in-process); a WebSocket session's end event is
-// emitted by its connection, which knows the close code.
+// announce emits the session's start event: it really started.
 func (p *Publisher) announce(r *http.Request) {
-	p.mu.Lock()
-	if p.err != nil {
-		p.mu.Unlock()
-		return
-	}
-	p.session.req = r
-	ev := p.session.startEvent(p.stream.name)
-	p.mu.Unlock()
-	p.hub.emit(ev)
+	p.hub.announce(&p.mu, func() bool { return p.err != nil }, &p.session, p.stream.name, r)
 }
 
 // endEvent returns the session's end event, or false if it never started.

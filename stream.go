@@ -77,47 +77,9 @@ func (st *stream) idle() bool { return st.pub == nil && len(st.subs) == 0 }
 func (st *stream) publish(p *Publisher, seg *Segment) error {
 	now := time.Now()
 	st.mu.Lock()
-	if st.pub != p {
+	if err := st.record(p, seg, now); err != nil {
 		st.mu.Unlock()
-		return ErrClosed
-	}
-	switch seg.Kind {
-	case KindStart:
-		st.start = seg
-		seg.Seq = st.seq
-	case KindInit:
-		st.resetGOP(false)
-		if err := st.setInit(seg); err != nil {
-			st.mu.Unlock()
-			return err
-		}
-		st.seq++
-		seg.Seq = st.seq
-		st.pendingDisc = st.hadInit
-		st.hadInit = true
-	case KindMedia:
-		if st.init == nil {
-			st.mu.Unlock()
-			return errNoInit
-		}
-		if err := st.cache(seg); err != nil {
-			st.mu.Unlock()
-			return err
-		}
-		st.seq++
-		seg.Seq = st.seq
-		seg.Discontinuity = st.pendingDisc
-		st.pendingDisc = false
-	case KindEnd:
-		seg.Seq = st.seq
-		st.start = nil
-		st.setInit(nil)
-		st.resetGOP(false)
-	}
-	if seg.Kind == KindInit || seg.Kind == KindMedia {
-		st.segments++
-		st.bytesIn += uint64(len(seg.Data))
-		st.rate.add(now, len(seg.Data))
+		return err
 	}
 	var slow []*Subscriber
 	for _, sub := range st.subs {
@@ -135,6 +97,48 @@ func (st *stream) publish(p *Publisher, seg *Segment) error {
 		st.hub.slowClosed.Add(1)
 		sub.end(ErrTooSlow)
 	}
+	return nil
+}
+
+// record numbers seg and keeps what a late joiner needs of it, or says why
+// p may not publish it. Caller holds mu.
+func (st *stream) record(p *Publisher, seg *Segment, now time.Time) error {
+	if st.pub != p {
+		return ErrClosed
+	}
+	switch seg.Kind {
+	case KindStart:
+		st.start = seg
+		seg.Seq = st.seq
+		return nil
+	case KindEnd:
+		seg.Seq = st.seq
+		st.start = nil
+		st.setInit(nil)
+		st.resetGOP(false)
+		return nil
+	case KindInit:
+		st.resetGOP(false)
+		if err := st.setInit(seg); err != nil {
+			return err
+		}
+		st.pendingDisc = st.hadInit
+		st.hadInit = true
+	case KindMedia:
+		if st.init == nil {
+			return errNoInit
+		}
+		if err := st.cache(seg); err != nil {
+			return err
+		}
+		seg.Discontinuity = st.pendingDisc
+		st.pendingDisc = false
+	}
+	st.seq++
+	seg.Seq = st.seq
+	st.segments++
+	st.bytesIn += uint64(len(seg.Data))
+	st.rate.add(now, len(seg.Data))
 	return nil
 }
 

@@ -314,19 +314,9 @@ func (s *Subscriber) tooSlow(now time.Time) bool {
 	return s.nOverflow >= slowOverflows && now.Sub(s.overflow[s.nOverflow%slowOverflows]) < slowWindow
 }
 
-// announce emits the session's start event: it really started. r is the
-// WebSocket request (nil in-process); a WebSocket session's end event is
-// emitted by its connection, which knows the close code.
+// announce emits the session's start event: it really started.
 func (s *Subscriber) announce(r *http.Request) {
-	s.mu.Lock()
-	if s.err != nil {
-		s.mu.Unlock()
-		return
-	}
-	s.session.req = r
-	ev := s.session.startEvent(s.stream.name)
-	s.mu.Unlock()
-	s.hub.emit(ev)
+	s.hub.announce(&s.mu, func() bool { return s.err != nil }, &s.session, s.stream.name, r)
 }
 
 // endEvent returns the session's end event, or false if it never started.
