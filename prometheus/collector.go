@@ -55,6 +55,10 @@ type Collector struct {
 
 // New returns a Collector for hub. Register it with a prometheus.Registerer.
 func New(hub *relay.Hub, opts ...Option) *Collector {
+	if hub == nil {
+		// Fail where the mistake is, not at the first scrape.
+		panic("relayprom: New: nil *relay.Hub")
+	}
 	c := &Collector{hub: hub, maxStreams: DefaultMaxStreams}
 	for _, o := range opts {
 		o(c)
@@ -151,6 +155,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(omittedDesc, float64(s.Streams))
 		return
 	}
+	// A second snapshot: a stream that comes or goes in between is
+	// counted in one of segrelay_streams and the per-stream series only.
 	streams := c.hub.Streams()
 	shown := busiest(streams, c.maxStreams)
 	gauge(omittedDesc, float64(len(streams)-len(shown)))

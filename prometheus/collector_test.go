@@ -427,3 +427,13 @@ segrelay_publishers{hub="west"} 1
 		t.Errorf("gathered %d per-stream subscriber series (%v), want 5 per hub", n, err)
 	}
 }
+
+// A nil hub is a mistake to report at once, not at the first scrape.
+func TestNewNilHub(t *testing.T) {
+	defer func() {
+		if r := recover(); r != "relayprom: New: nil *relay.Hub" {
+			t.Errorf("New(nil) panicked with %v, want a message naming the nil hub", r)
+		}
+	}()
+	relayprom.New(nil)
+}
