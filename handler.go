@@ -22,10 +22,13 @@ import (
 // upgrade are an HTTP status with a one-line text body: 400 bad stream name
 // or request, 401/403 from the Authorize hook or the origin check, 404
 // unknown route, 409 the stream already has a publisher, 429 over a
-// configured limit, 503 shutting down or over the memory budget.
+// configured limit, 503 shutting down or over the memory budget. A client
+// that offers RefusalSubprotocol gets these refusals (all but the 400s of a
+// request that is not a protocol v1 upgrade) as close code 4000 + status
+// instead (see refuse).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := checkHost(r, h.cfg.hostPatterns); err != nil {
-		httpError(w, http.StatusForbidden, err.Error())
+		h.refuse(w, r, http.StatusForbidden, err.Error())
 		return
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/")
@@ -41,11 +44,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "subscribe":
 		role = RoleSubscribe
 	default:
-		httpError(w, http.StatusNotFound, fmt.Sprintf("segrelay: no route %q: want /{stream}/publish or /{stream}/subscribe", "/"+p))
+		h.refuse(w, r, http.StatusNotFound, fmt.Sprintf("segrelay: no route %q: want /{stream}/publish or /{stream}/subscribe", "/"+p))
 		return
 	}
 	if !validStreamName(name) {
-		httpError(w, http.StatusBadRequest, fmt.Sprintf("segrelay: bad stream name %q: want 1-128 of [A-Za-z0-9_.-], not starting with a dot", name))
+		h.refuse(w, r, http.StatusBadRequest, fmt.Sprintf("segrelay: bad stream name %q: want 1-128 of [A-Za-z0-9_.-], not starting with a dot", name))
 		return
 	}
 	if r.Method != http.MethodGet || !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
@@ -58,7 +61,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := checkOrigin(r, h.cfg.originPatterns); err != nil {
-		httpError(w, http.StatusForbidden, err.Error())
+		h.refuse(w, r, http.StatusForbidden, err.Error())
 		return
 	}
 	if f := h.cfg.authorize; f != nil {
@@ -67,7 +70,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.Is(err, ErrUnauthorized) {
 				status = http.StatusUnauthorized
 			}
-			httpError(w, status, err.Error())
+			h.refuse(w, r, status, err.Error())
 			return
 		}
 	}
@@ -75,7 +78,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if role == RolePublish {
 		pub, err := h.claim(name)
 		if err != nil {
-			httpError(w, statusOf(err), err.Error())
+			h.refuse(w, r, statusOf(err), err.Error())
 			return
 		}
 		h.servePublisher(w, r, pub, legacy)
@@ -83,7 +86,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, err := h.subscribe(name)
 	if err != nil {
-		httpError(w, statusOf(err), err.Error())
+		h.refuse(w, r, statusOf(err), err.Error())
 		return
 	}
 	h.serveSubscriber(w, r, sub, legacy)
