@@ -16,6 +16,7 @@ import (
 //	/{stream}/publish    WebSocket: a publisher
 //	/{stream}/subscribe  WebSocket: a subscriber
 //	/relay.js            the browser client
+//	/relay.d.ts          its TypeScript types
 //
 // A client that asks for the subprotocol "segrelay.v1" speaks protocol v1;
 // one that asks for none speaks the legacy framing. Errors before the
@@ -32,8 +33,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/")
-	if p == "relay.js" {
-		serveRelayJS(w, r) // the browser client, embedded (relayjs.go)
+	if f, ok := clientFiles[p]; ok {
+		serveClientFile(w, r, f) // the browser client and its types, embedded (relayjs.go)
 		return
 	}
 	name, action, _ := strings.Cut(p, "/")

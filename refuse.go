@@ -15,10 +15,12 @@ import (
 // cannot tell "wrong stream name" or "not logged in" from "server
 // restarting". For such a client the hub accepts the upgrade and closes at
 // once with 4000 + the status (4400, 4401, 4403, 4404, 4409, 4429, 4503)
-// and the one-line text it would have sent as the body. The hub still
-// selects "segrelay.v1"; a hub that does not know this token ignores it and
-// answers with the HTTP status. relay.js offers it; the Go client does not
-// (it reads the status: see HandshakeError).
+// and the one-line text it would have sent as the body. It selects this
+// token, not "segrelay.v1", for such a connection, so the client knows from
+// the handshake that a close follows and sends nothing. A hub that does not
+// know the token ignores it and answers with the HTTP status. relay.js
+// offers it; the Go client does not (it reads the status: see
+// HandshakeError).
 const RefusalSubprotocol = "segrelay.refusal-close"
 
 // refuse answers a request the hub refuses with status and msg: as an HTTP
@@ -33,7 +35,9 @@ func (h *Hub) refuse(w http.ResponseWriter, r *http.Request, status int, msg str
 	}
 	hw := &hijackRecorder{ResponseWriter: w}
 	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
-		Subprotocols: []string{Subprotocol},
+		// Selecting the refusal token, not segrelay.v1, tells the client at
+		// once that this connection only carries the refusal.
+		Subprotocols: []string{RefusalSubprotocol},
 		// The origin was checked already, or its refusal is what is being
 		// sent: a close frame tells a foreign page nothing a 403 does not.
 		InsecureSkipVerify: true,

@@ -229,7 +229,7 @@ func TestRefusalByClose(t *testing.T) {
 	for _, c := range cases {
 		conn, resp, err := websocket.Dial(ctx, e.url(c.route), &websocket.DialOptions{Subprotocols: []string{Subprotocol, RefusalSubprotocol}})
 		require.NoError(t, err, c.route)
-		assert.Equal(t, Subprotocol, conn.Subprotocol(), "%s: the hub selects protocol v1 (%v)", c.route, resp.Header)
+		assert.Equal(t, RefusalSubprotocol, conn.Subprotocol(), "%s: the handshake says a refusal follows (%v)", c.route, resp.Header)
 		_, _, err = conn.Read(ctx)
 		var ce websocket.CloseError
 		require.ErrorAs(t, err, &ce, "%s: %v", c.route, err)
