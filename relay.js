@@ -188,6 +188,11 @@ class Backoff {
   }
 }
 
+/** @param {Error} error @returns {{status?: number, reason?: string}} what an "error" event adds for a refusal */
+function refusalOf(error) {
+  return error instanceof RefusedError ? { status: error.status, reason: error.reason } : {};
+}
+
 /** @param {unknown} e @returns {Error} */
 function asError(e) {
   return e instanceof Error ? e : new Error(String(e && e.message ? e.message : e));
@@ -219,6 +224,7 @@ class Connection extends EventTarget {
     this.status = "connecting";
     /** @type {WebSocket|null} */ this._ws = null;
     this._ended = false; // no more connections: stopped, closed, failed
+    this._finished = false; // stop(), close() or _failed() ran: nothing more is reported
     this._timer = 0; // the pending reconnection
     this._openedAt = 0; // when the current connection opened (ms, performance.now)
     this._backoff = new Backoff(options.reconnectMinDelay, options.reconnectMaxDelay);
@@ -266,7 +272,7 @@ class Connection extends EventTarget {
 
   /** Reports an error; a fatal one also sets the status to "error". */
   _fail(error, fatal) {
-    this._emit("error", { error, fatal });
+    this._emit("error", { error, fatal, ...refusalOf(error) });
     if (fatal) this._setStatus("error", error.message);
   }
 
@@ -277,11 +283,13 @@ class Connection extends EventTarget {
    * @param {Error} error
    */
   _failed(error) {
+    if (this._finished) return;
+    this._finished = true;
     this._end();
     this._unwatchSignal();
-    const extra = error instanceof RefusedError ? { status: error.status, reason: error.reason } : {};
-    this._emit("error", { error, fatal: true, ...extra });
-    this._setStatus("failed", error.message, extra.status ? { code: 4000 + extra.status } : undefined);
+    const refusal = refusalOf(error);
+    this._emit("error", { error, fatal: true, ...refusal });
+    this._setStatus("failed", error.message, refusal.status ? { code: 4000 + refusal.status } : undefined);
   }
 
   /**
@@ -307,9 +315,11 @@ class Connection extends EventTarget {
     this._ws = ws;
     ws.onopen = () => {
       if (this._ws !== ws) return;
+      if (ws.protocol === REFUSAL_SUBPROTOCOL) return; // the hub's refusal: its close follows
       if (ws.protocol !== SUBPROTOCOL) {
-        // Not a segrelay hub (or a proxy dropped the header): retrying will not help.
-        ws.close(1002, "want " + SUBPROTOCOL);
+        // Not a segrelay hub (or a proxy dropped the header): retrying will
+        // not help. (A page may close with 1000 or 3000-4999 only.)
+        ws.close(1000, "want " + SUBPROTOCOL);
         this._failed(new Error("segrelay: " + this.url + " does not speak " + SUBPROTOCOL));
         return;
       }
