@@ -210,8 +210,10 @@ const now = () => performance.now();
  *
  * A subclass sets this.stats (with a reconnects counter) and implements
  * _opened(ws) (the hub accepted the connection), _received(data) (a message
- * of the current connection) and _dropped() (it closed; called before the
- * reconnection is scheduled).
+ * of the current connection), _dropped() (it closed; called before the
+ * reconnection is scheduled) and _abort() (options.signal aborted). A
+ * refusal the hub explains (REFUSAL_SUBPROTOCOL) ends it with _failed()
+ * unless _retryRefusal(status) says it may clear by itself.
  */
 class Connection extends EventTarget {
   /**
