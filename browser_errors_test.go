@@ -2,10 +2,13 @@ package relay
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,6 +62,33 @@ func statuses(events []pageEvent) []string {
 	return s
 }
 
+// newErrorsEnv serves a hub made with opts under /live/, counting the
+// requests to each of its routes, and testdata/browser.
+func newErrorsEnv(t *testing.T, opts ...Option) (*Hub, *attemptCounter, *httptest.Server) {
+	hub := NewHub(opts...)
+	attempts := &attemptCounter{next: hub, n: map[string]int{}}
+	mux := http.NewServeMux()
+	mux.Handle("/live/", http.StripPrefix("/live", attempts))
+	mux.Handle("/", http.FileServer(http.Dir("testdata/browser")))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		hub.Shutdown(testCtx(t))
+		srv.Close()
+	})
+	return hub, attempts, srv
+}
+
+// starter returns a function that calls the page's start (errors.html).
+func starter(t *testing.T, p *page) func(name, kind, url, opts string) {
+	return func(name, kind, url, opts string) {
+		t.Helper()
+		require.True(t, eval[bool](t, p, fmt.Sprintf("start(%q, %q, %q, %s)", name, kind, url, opts)))
+	}
+}
+
+// Reconnections retry every 20 to 40 ms in these tests.
+const fast = "{reconnectMinDelay: 20, reconnectMaxDelay: 40}"
+
 // relay.js in Chromium: a refusal it cannot fix (401, 409) stops it after
 // one attempt, with an "error" event that carries the hub's status and
 // reason; a 429 is retried until the slot frees; failures found by the
@@ -66,30 +96,16 @@ func statuses(events []pageEvent) []string {
 // player and a publisher.
 func TestBrowserRefusals(t *testing.T) {
 	b := startBrowser(t)
-	hub := NewHub(WithMaxSubscribersPerStream(1), WithAuthorize(func(r *http.Request, stream string, role Role) error {
+	hub, attempts, srv := newErrorsEnv(t, WithMaxSubscribersPerStream(1), WithAuthorize(func(r *http.Request, stream string, role Role) error {
 		if stream == "private" {
 			return ErrUnauthorized
 		}
 		return nil
 	}))
-	attempts := &attemptCounter{next: hub, n: map[string]int{}}
-	mux := http.NewServeMux()
-	mux.Handle("/live/", http.StripPrefix("/live", attempts))
-	mux.Handle("/", http.FileServer(http.Dir("testdata/browser")))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx := testCtx(t)
-		hub.Shutdown(ctx)
-		srv.Close()
-	})
 	ctx := testCtx(t)
 	p := b.open(t, "errors", srv.URL+"/errors.html")
 	waitPage(t, p, "the page to load relay.js", "window.ready", 10*time.Second)
-	start := func(name, kind, url, opts string) {
-		t.Helper()
-		require.True(t, eval[bool](t, p, fmt.Sprintf("start(%q, %q, %q, %s)", name, kind, url, opts)))
-	}
-	const fast = "{reconnectMinDelay: 20, reconnectMaxDelay: 40}"
+	start := starter(t, p)
 
 	// 401 and 409: one attempt each, then "failed".
 	busy, err := hub.Publish(ctx, "busy", "video/webm")
@@ -180,4 +196,128 @@ func TestBrowserRefusals(t *testing.T) {
 		return st.Publishers == 1 && st.Subscribers == 0 // "busy" remains
 	})
 	assert.Equal(t, []string{"live", "stopped"}, statuses(pageEvents(t, p, "publisher")))
+}
+
+// cutProxy forwards TCP connections to target. cut closes the client side
+// of every connection and leaves the server side open, as a network that
+// fails silently does: the server still believes in those connections
+// until release closes them.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	pairs  map[*proxyPair]struct{}
+}
+
+type proxyPair struct {
+	client, server net.Conn
+	ghost          atomic.Bool // cut: the server side stays open
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &cutProxy{ln: ln, target: target, pairs: map[*proxyPair]struct{}{}}
+	p.wg.Add(1)
+	go p.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		p.release()
+		p.mu.Lock()
+		for pair := range p.pairs {
+			pair.client.Close()
+			pair.server.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *cutProxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		pair := &proxyPair{client: c, server: s}
+		p.mu.Lock()
+		p.pairs[pair] = struct{}{}
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.copy(pair, s, c)
+		go p.copy(pair, c, s)
+	}
+}
+
+// copy forwards src to dst; when either side ends, it closes both, unless
+// the pair was cut: then the server side stays open.
+func (p *cutProxy) copy(pair *proxyPair, dst, src net.Conn) {
+	defer p.wg.Done()
+	io.Copy(dst, src)
+	pair.client.Close()
+	if !pair.ghost.Load() {
+		pair.server.Close()
+	}
+}
+
+// cut drops the client side of every open connection.
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for pair := range p.pairs {
+		pair.ghost.Store(true)
+		pair.client.Close()
+	}
+}
+
+// release closes the server side of the connections cut.
+func (p *cutProxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for pair := range p.pairs {
+		if pair.ghost.Load() {
+			pair.server.Close()
+			delete(p.pairs, pair)
+		}
+	}
+}
+
+// A publisher whose connection failed silently reconnects while the hub
+// still holds the old connection, so the stream is busy: that 409 is its
+// own ghost, and relay.js retries until the hub lets the old connection go.
+func TestBrowserPublisherOwnConflict(t *testing.T) {
+	b := startBrowser(t)
+	hub, attempts, srv := newErrorsEnv(t)
+	proxy := newCutProxy(t, srv.Listener.Addr().String())
+	p := b.open(t, "errors", "http://"+proxy.ln.Addr().String()+"/errors.html")
+	waitPage(t, p, "the page to load relay.js", "window.ready", 10*time.Second)
+	start := starter(t, p)
+
+	start("pub", "publish", "/live/g/publish", fast)
+	waitPage(t, p, "the publisher to go live", `objs.pub.status === "live"`, 10*time.Second)
+	proxy.cut()
+	waitPage(t, p, "the publisher to be refused as its own ghost", `log.some(e => e.name === "pub" && e.type === "error" && e.httpStatus === 409)`, 10*time.Second)
+	assert.Equal(t, 1, hub.Stats().Publishers, "the ghost holds the stream")
+	waitFor(t, "another retry", func() bool { return attempts.get("/g/publish") >= 3 })
+	proxy.release()
+	waitPage(t, p, "the publisher to be live again", `objs.pub.status === "live" && objs.pub.stats.reconnects > 0`, 10*time.Second)
+
+	events := pageEvents(t, p, "pub")
+	assert.NotContains(t, statuses(events), "failed", "%+v", events)
+	for _, e := range events {
+		if e.Type == "error" {
+			assert.False(t, e.Fatal, "%+v", e)
+			assert.Equal(t, 409, e.HTTPStatus, "%+v", e)
+		}
+	}
+	eval[any](t, p, "objs.pub.stop(), null")
+	waitPage(t, p, "the publisher to stop", `objs.pub.status === "stopped"`, 10*time.Second)
 }
