@@ -1,7 +1,7 @@
 // relay.js: the browser client of segrelay (https://github.com/segrelay/relay).
 //
 // One ES module, no build step, no dependency. The Hub serves it at
-// {mount}/relay.js:
+// {mount}/relay.js, and its TypeScript types at {mount}/relay.d.ts:
 //
 //   import { publish, play } from "/live/relay.js";
 //

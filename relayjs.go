@@ -50,7 +50,7 @@ var clientFiles = map[string]*clientFile{
 func serveClientFile(w http.ResponseWriter, r *http.Request, f *clientFile) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		httpError(w, http.StatusMethodNotAllowed, "segrelay: /"+f.name+": want GET or HEAD")
+		httpError(w, http.StatusMethodNotAllowed, "relay: /"+f.name+": want GET or HEAD")
 		return
 	}
 	h := w.Header()
