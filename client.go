@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,11 +43,11 @@ func dial(ctx context.Context, url string, opts *DialOptions) (*websocket.Conn, 
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			return nil, newHandshakeError(url, resp, err)
 		}
-		return nil, fmt.Errorf("relay: dial %s: %w", url, err)
+		return nil, fmt.Errorf("relay: dial %s: %w", redactURL(url), err)
 	}
 	if conn.Subprotocol() != Subprotocol {
 		conn.Close(websocket.StatusProtocolError, "want "+Subprotocol)
-		return nil, fmt.Errorf("relay: dial %s: the server does not speak %s", url, Subprotocol)
+		return nil, fmt.Errorf("relay: dial %s: the server does not speak %s", redactURL(url), Subprotocol)
 	}
 	return conn, nil
 }
@@ -58,6 +59,7 @@ func dial(ctx context.Context, url string, opts *DialOptions) (*websocket.Conn, 
 // ErrTooManyStreams or ErrTooManySubscribers (429), ErrHubClosed or
 // ErrOverBudget (503).
 type HandshakeError struct {
+	// URL is the URL dialed; Error leaves out its query and user info.
 	URL    string
 	Status int
 	// Body is the first line of the hub's answer (at most 1 KiB), which
@@ -81,9 +83,22 @@ func newHandshakeError(url string, resp *http.Response, err error) *HandshakeErr
 
 func (e *HandshakeError) Error() string {
 	if e.Body == "" {
-		return fmt.Sprintf("relay: dial %s: refused with HTTP %d: %v", e.URL, e.Status, e.err)
+		return fmt.Sprintf("relay: dial %s: refused with HTTP %d: %v", redactURL(e.URL), e.Status, e.err)
 	}
-	return fmt.Sprintf("relay: dial %s: refused with HTTP %d: %s", e.URL, e.Status, e.Body)
+	return fmt.Sprintf("relay: dial %s: refused with HTTP %d: %s", redactURL(e.URL), e.Status, e.Body)
+}
+
+// redactURL drops a URL's query and user info for error messages, which
+// end up in logs: they may carry credentials (a browser cannot set headers
+// on a WebSocket, so tokens often travel in the query).
+func redactURL(rawURL string) string {
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		s, _, _ := strings.Cut(rawURL, "?")
+		return s
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
 }
 
 // Unwrap returns the package's error for the status, if any, and the

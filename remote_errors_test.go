@@ -188,8 +188,14 @@ func TestHandshakeErrorBody(t *testing.T) {
 		}
 	}
 
+	// The message names the route, not the credentials in its query.
+	_, err := DialSubscribe(ctx, e.url("private/subscribe?token=s3cret"), nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), e.url("private/subscribe")+":")
+	assert.NotContains(t, err.Error(), "s3cret")
+
 	require.NoError(t, e.hub.Shutdown(ctx))
-	_, err := DialSubscribe(ctx, e.url("s/subscribe"), nil)
+	_, err = DialSubscribe(ctx, e.url("s/subscribe"), nil)
 	var he *HandshakeError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, http.StatusServiceUnavailable, he.Status)
