@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	neturl "net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -20,7 +23,7 @@ type DialOptions struct {
 	// HTTPClient makes the handshake request (default http.DefaultClient).
 	HTTPClient *http.Client
 	// MaxSegmentBytes is the largest segment a subscriber accepts
-	// (default 16 MiB, the hub's default limit).
+	// (default 8 MiB, the hub's default WithMaxSegmentBytes).
 	MaxSegmentBytes int
 }
 
@@ -33,35 +36,79 @@ func (o *DialOptions) websocket() *websocket.DialOptions {
 }
 
 // dial connects and checks that the hub speaks protocol v1. A refused
-// handshake returns an error with the hub's HTTP status and message.
+// handshake returns a *HandshakeError with the hub's HTTP status and message.
 func dial(ctx context.Context, url string, opts *DialOptions) (*websocket.Conn, error) {
 	conn, resp, err := websocket.Dial(ctx, url, opts.websocket())
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			return nil, &HandshakeError{Status: resp.StatusCode, err: err}
+			return nil, newHandshakeError(url, resp, err)
 		}
-		return nil, fmt.Errorf("relay: dial %s: %w", url, err)
+		return nil, fmt.Errorf("relay: dial %s: %w", redactURL(url), err)
 	}
 	if conn.Subprotocol() != Subprotocol {
 		conn.Close(websocket.StatusProtocolError, "want "+Subprotocol)
-		return nil, fmt.Errorf("relay: dial %s: the server does not speak %s", url, Subprotocol)
+		return nil, fmt.Errorf("relay: dial %s: the server does not speak %s", redactURL(url), Subprotocol)
 	}
 	return conn, nil
 }
 
 // HandshakeError is returned by DialPublish and DialSubscribe when the hub
 // answers the handshake with an HTTP error status (400, 401, 403, 404,
-// 409, 429, 503: see Hub.ServeHTTP).
+// 409, 429, 503: see Hub.ServeHTTP). errors.Is matches the package's error
+// behind the status: ErrUnauthorized (401), ErrStreamBusy (409),
+// ErrTooManyStreams or ErrTooManySubscribers (429), ErrHubClosed or
+// ErrOverBudget (503).
 type HandshakeError struct {
+	// URL is the URL dialed; Error leaves out its query and user info.
+	URL    string
 	Status int
-	err    error
+	// Body is the first line of the hub's answer (at most 1 KiB), which
+	// says what was refused and why, e.g. "relay: stream already has a
+	// publisher".
+	Body  string
+	known error // the package's error for Status and Body, if any
+	err   error // the WebSocket library's
+}
+
+func newHandshakeError(url string, resp *http.Response, err error) *HandshakeError {
+	e := &HandshakeError{URL: url, Status: resp.StatusCode, err: err}
+	if resp.Body != nil {
+		b, _ := io.ReadAll(resp.Body) // the first 1 KiB, buffered by websocket.Dial
+		e.Body, _, _ = strings.Cut(strings.TrimSpace(string(b)), "\n")
+		e.Body = strings.TrimSpace(e.Body)
+	}
+	e.known = errorOfStatus(e.Status, e.Body)
+	return e
 }
 
 func (e *HandshakeError) Error() string {
-	return fmt.Sprintf("relay: handshake refused with HTTP %d: %v", e.Status, e.err)
+	if e.Body == "" {
+		return fmt.Sprintf("relay: dial %s: refused with HTTP %d: %v", redactURL(e.URL), e.Status, e.err)
+	}
+	return fmt.Sprintf("relay: dial %s: refused with HTTP %d: %s", redactURL(e.URL), e.Status, e.Body)
 }
 
-func (e *HandshakeError) Unwrap() error { return e.err }
+// redactURL drops a URL's query and user info for error messages, which
+// end up in logs: they may carry credentials (a browser cannot set headers
+// on a WebSocket, so tokens often travel in the query).
+func redactURL(rawURL string) string {
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		s, _, _ := strings.Cut(rawURL, "?")
+		return s
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
+}
+
+// Unwrap returns the package's error for the status, if any, and the
+// WebSocket library's error.
+func (e *HandshakeError) Unwrap() []error {
+	if e.known == nil {
+		return []error{e.err}
+	}
+	return []error{e.known, e.err}
+}
 
 // PublishStart is what a publisher declares when it starts.
 type PublishStart struct {
@@ -111,7 +158,7 @@ func (p *PublishClient) read() {
 	for {
 		typ, b, err := p.conn.Read(context.Background())
 		if err != nil {
-			p.readErr = err
+			p.readErr = fromHub(err)
 			return
 		}
 		if typ != websocket.MessageText {
@@ -162,7 +209,7 @@ func (p *PublishClient) write(ctx context.Context, typ websocket.MessageType, b 
 }
 
 // writeLocked writes one message. When the hub closed the connection, the
-// error says why (websocket.CloseStatus gives its code).
+// error is its *CloseError, which says why.
 func (p *PublishClient) writeLocked(ctx context.Context, typ websocket.MessageType, b []byte) error {
 	err := p.conn.Write(ctx, typ, b)
 	if err == nil {
@@ -204,16 +251,22 @@ func (p *PublishClient) Close() error {
 // Done is closed when the connection has ended.
 func (p *PublishClient) Done() <-chan struct{} { return p.readDone }
 
-// Err returns why the connection ended (for example a websocket.CloseError
-// with the hub's close code and reason), once Done is closed.
+// Err waits until the connection has ended and returns why: a *CloseError
+// with the hub's close code and reason when the hub closed it (errors.Is
+// tells which of the package's errors it is; ErrClosed after Close), else
+// the error that ended it.
 func (p *PublishClient) Err() error {
 	<-p.readDone
 	return p.readErr
 }
 
 // A SubscribeClient receives a stream from a remote hub over protocol v1.
+// Next reads the connection; there is no goroutine behind it.
 type SubscribeClient struct {
 	conn *websocket.Conn
+	done chan struct{} // closed when the connection has ended
+	end  sync.Once
+	err  error // why; valid once done is closed
 }
 
 // DialSubscribe connects to a hub's subscribe route, e.g.
@@ -228,17 +281,58 @@ func DialSubscribe(ctx context.Context, url string, opts *DialOptions) (*Subscri
 		limit = opts.MaxSegmentBytes
 	}
 	conn.SetReadLimit(int64(limit))
-	return &SubscribeClient{conn: conn}, nil
+	return &SubscribeClient{conn: conn, done: make(chan struct{})}, nil
 }
 
 // Next returns the next segment: KindStart (with MIME), KindInit,
-// KindMedia or KindEnd, as the hub sent them. When the hub closed the
-// connection, the error is a websocket.CloseError with its code and reason.
+// KindMedia or KindEnd, as the hub sent them. Start and End have Seq 0:
+// protocol v1 sends no seq with them (in process they carry the Seq of the
+// segment before them). Once the connection has ended, Next returns Err's
+// error; a ctx that expires while Next waits ends the connection too.
 func (s *SubscribeClient) Next(ctx context.Context) (Segment, error) {
+	select {
+	case <-s.done:
+		return Segment{}, s.err
+	default:
+	}
+	seg, err := s.readSegment(ctx)
+	if err != nil {
+		s.ended(err)
+		return Segment{}, s.err
+	}
+	return seg, nil
+}
+
+// ended records why the connection ended, the first time.
+func (s *SubscribeClient) ended(err error) {
+	s.end.Do(func() {
+		s.err = err
+		close(s.done)
+	})
+}
+
+// Done is closed when the connection has ended: when Next met its end (the
+// hub's close frame reaches the Next that waits for a segment), or Close
+// was called.
+func (s *SubscribeClient) Done() <-chan struct{} { return s.done }
+
+// Err waits until the connection has ended (see Done) and returns why: a
+// *CloseError with the hub's close code and reason when the hub closed it
+// (errors.Is tells which of the package's errors it is: ErrHubClosed,
+// ErrTooSlow, ...), ErrClosed after Close, ErrProtocol when the hub broke
+// the protocol, else the error that ended it.
+func (s *SubscribeClient) Err() error {
+	<-s.done
+	return s.err
+}
+
+// readSegment reads the next segment: a control message, and the binary
+// message of an init or media segment.
+func (s *SubscribeClient) readSegment(ctx context.Context) (Segment, error) {
 	for {
 		typ, b, err := s.conn.Read(ctx)
 		if err != nil {
-			return Segment{}, err
+			return Segment{}, fmt.Errorf("relay: subscribe: %w", fromHub(err))
 		}
 		if typ != websocket.MessageText {
 			return Segment{}, s.fail("binary message without a header")
@@ -262,7 +356,7 @@ func (s *SubscribeClient) Next(ctx context.Context) (Segment, error) {
 		}
 		typ, data, err := s.conn.Read(ctx)
 		if err != nil {
-			return Segment{}, err
+			return Segment{}, fmt.Errorf("relay: subscribe: %w", fromHub(err))
 		}
 		if typ != websocket.MessageBinary || m.Size == nil || int64(len(data)) != *m.Size {
 			return Segment{}, s.fail(fmt.Sprintf("%s seq %d: want one binary message of the declared size, got %d bytes", m.Type, m.Seq, len(data)))
@@ -272,12 +366,14 @@ func (s *SubscribeClient) Next(ctx context.Context) (Segment, error) {
 	}
 }
 
+// fail closes the connection after the hub broke the protocol.
 func (s *SubscribeClient) fail(reason string) error {
 	s.conn.Close(websocket.StatusProtocolError, clip(reason))
-	return fmt.Errorf("relay: subscribe: protocol violation by the hub: %s", reason)
+	return fmt.Errorf("relay: subscribe: %w by the hub: %s", ErrProtocol, reason)
 }
 
 // Close closes the connection.
 func (s *SubscribeClient) Close() error {
+	s.ended(fmt.Errorf("relay: subscribe: %w", ErrClosed))
 	return s.conn.Close(websocket.StatusNormalClosure, "")
 }

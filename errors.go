@@ -12,7 +12,9 @@ import (
 
 // Errors returned by the Hub, Publisher and Subscriber. The WebSocket
 // handler maps them to HTTP statuses before the upgrade (statusOf) and to
-// close codes after it (closeFor); the README's error table lists both.
+// close codes after it (closeFor); the README's error table lists both. The
+// Go client maps them back: a *HandshakeError (an HTTP status) and a
+// *CloseError (a close code) match them with errors.Is.
 var (
 	// ErrBadStreamName: a stream name is 1 to 128 characters of
 	// [A-Za-z0-9_.-] and does not start with a dot. (HTTP 400)
@@ -31,17 +33,35 @@ var (
 	ErrHubClosed = errors.New("relay: hub shutting down")
 	// ErrTooSlow: the subscriber kept falling behind and was closed. (close code 1013)
 	ErrTooSlow = errors.New("relay: subscriber too slow")
-	// ErrClosed: the Publisher or Subscriber was closed by its owner.
+	// ErrClosed: the Publisher or Subscriber was closed by its owner. A
+	// remote client's session that ended normally (close code 1000: the
+	// publisher sent end, or the hub closed the subscriber) matches it too.
 	ErrClosed = errors.New("relay: closed")
 	// ErrBadWebM: a publisher's WebM stream does not parse. (close code 1007)
 	ErrBadWebM = webm.ErrInvalid
 	// ErrSegmentTooBig: a segment, or the part of a WebM stream that must
-	// be held whole, is over WithMaxSegmentBytes. (close code 1009)
+	// be held whole, is over WithMaxSegmentBytes. (close code 1009) A remote
+	// client also gets it for a message over WithMaxMessageBytes and an init
+	// segment over WithMaxInitBytes: every 1009 that is not ErrOverBudget.
 	ErrSegmentTooBig = webm.ErrTooBig
 	// ErrClosedByApp: the application ended the session with
 	// Hub.CloseStream or Hub.CloseSubscriber; the error wraps its reason.
 	// (close code 4403: a client should not reconnect)
 	ErrClosedByApp = errors.New("relay: closed by the application")
+	// ErrProtocol: a peer broke protocol v1 (close code 1002): an unknown
+	// or out-of-order control message, media before init, a segment's bytes
+	// not matching its declaration, a binary message from a subscriber. A
+	// SubscribeClient also returns it when the hub breaks the protocol.
+	ErrProtocol = errors.New("relay: protocol violation")
+	// ErrBadData: a control message that is not a JSON object with a type,
+	// a negative size, or a bad mime (close code 1007 with a reason other
+	// than a WebM error, which is ErrBadWebM).
+	ErrBadData = errors.New("relay: bad data")
+	// ErrIdle: a publisher sent no start within WithStartTimeout, or
+	// published less than WithPublisherMinBytes within
+	// WithPublisherIdleTimeout, so the hub freed the stream's name. (close
+	// code 1008)
+	ErrIdle = errors.New("relay: publisher idle")
 	// ErrUnauthorized can be returned by an Authorize hook to answer 401
 	// instead of 403.
 	ErrUnauthorized = errors.New("relay: unauthorized")

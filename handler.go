@@ -16,21 +16,25 @@ import (
 //	/{stream}/publish    WebSocket: a publisher
 //	/{stream}/subscribe  WebSocket: a subscriber
 //	/relay.js            the browser client
+//	/relay.d.ts          its TypeScript types
 //
 // A client that asks for the subprotocol "segrelay.v1" speaks protocol v1;
 // one that asks for none speaks the legacy framing. Errors before the
 // upgrade are an HTTP status with a one-line text body: 400 bad stream name
 // or request, 401/403 from the Authorize hook or the origin check, 404
 // unknown route, 409 the stream already has a publisher, 429 over a
-// configured limit, 503 shutting down or over the memory budget.
+// configured limit, 503 shutting down or over the memory budget. A client
+// that offers RefusalSubprotocol gets these refusals (all but the 400s of a
+// request that is not a protocol v1 upgrade) as close code 4000 + status
+// instead (see answerRefusal).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := checkHost(r, h.cfg.hostPatterns); err != nil {
 		h.refuse(w, r, "", 0, http.StatusForbidden, err)
 		return
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/")
-	if p == "relay.js" {
-		serveRelayJS(w, r) // the browser client, embedded (relayjs.go)
+	if f, ok := clientFiles[p]; ok {
+		serveClientFile(w, r, f) // the browser client and its types, embedded (relayjs.go)
 		return
 	}
 	name, action, _ := strings.Cut(p, "/")
@@ -89,10 +93,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serveSubscriber(w, r, sub, legacy)
 }
 
-// refuse answers a request with status and err's text on one line, counts
-// it, and reports it (EventRefused, and the log).
+// refuse answers a request with status and err's text on one line (or a
+// close code: see answerRefusal), counts it, and reports it (EventRefused,
+// and the log).
 func (h *Hub) refuse(w http.ResponseWriter, r *http.Request, stream string, role Role, status int, err error) {
-	httpError(w, status, err.Error())
+	h.answerRefusal(w, r, status, err.Error())
 	h.refused(r, stream, role, status, err)
 }
 

@@ -1,7 +1,7 @@
 // relay.js: the browser client of segrelay (https://github.com/segrelay/relay).
 //
 // One ES module, no build step, no dependency. The Hub serves it at
-// {mount}/relay.js:
+// {mount}/relay.js, and its TypeScript types at {mount}/relay.d.ts:
 //
 //   import { publish, play } from "/live/relay.js";
 //
@@ -47,6 +47,39 @@
 
 /** The WebSocket subprotocol of protocol v1. */
 export const SUBPROTOCOL = "segrelay.v1";
+
+/**
+ * Offered alongside SUBPROTOCOL: asks the hub to tell why it refuses a
+ * connection. A browser's WebSocket hides a refused handshake's HTTP status
+ * (the page sees close code 1006, as for a network failure), so the hub
+ * accepts the connection and closes it at once with 4000 + the status (4401,
+ * 4403, 4404, 4409, 4429, 4503, ...) and the one-line reason.
+ */
+export const REFUSAL_SUBPROTOCOL = "segrelay.refusal-close";
+
+/**
+ * The hub refused the connection: status is the HTTP status it stands for
+ * (401 not authorized, 403 forbidden, 404 no such route, 409 the stream
+ * already has a publisher, 429 over a limit, 503 shutting down or full),
+ * reason the hub's one-line explanation.
+ */
+export class RefusedError extends Error {
+  /** @param {string} url @param {number} status @param {string} reason */
+  constructor(url, status, reason) {
+    super("segrelay: " + url + " refused with " + status + ": " + (reason || "no reason given"));
+    this.name = "RefusedError";
+    /** @readonly */ this.url = url;
+    /** @readonly */ this.status = status;
+    /** @readonly */ this.reason = reason;
+  }
+}
+
+/**
+ * Statuses a refusal may clear by itself: retried with the usual backoff.
+ * The others (400, 401, 403, 404, 409 ...) need a person to change
+ * something: the client stops.
+ */
+const TRANSIENT_REFUSALS = new Set([429, 500, 502, 503, 504]);
 
 /**
  * MIME types publish() tries, best first. Types with an audio codec are
@@ -155,6 +188,11 @@ class Backoff {
   }
 }
 
+/** @param {Error} error @returns {{status?: number, reason?: string}} what an "error" event adds for a refusal */
+function refusalOf(error) {
+  return error instanceof RefusedError ? { status: error.status, reason: error.reason } : {};
+}
+
 /** @param {unknown} e @returns {Error} */
 function asError(e) {
   return e instanceof Error ? e : new Error(String(e && e.message ? e.message : e));
@@ -172,8 +210,10 @@ const now = () => performance.now();
  *
  * A subclass sets this.stats (with a reconnects counter) and implements
  * _opened(ws) (the hub accepted the connection), _received(data) (a message
- * of the current connection) and _dropped() (it closed; called before the
- * reconnection is scheduled).
+ * of the current connection), _dropped() (it closed; called before the
+ * reconnection is scheduled) and _abort() (options.signal aborted). A
+ * refusal the hub explains (REFUSAL_SUBPROTOCOL) ends it with _failed()
+ * unless _retryRefusal(status) says it may clear by itself.
  */
 class Connection extends EventTarget {
   /**
@@ -185,10 +225,40 @@ class Connection extends EventTarget {
     /** @readonly */ this.url = webSocketURL(url);
     this.status = "connecting";
     /** @type {WebSocket|null} */ this._ws = null;
-    this._ended = false; // no more connections: stopped, closed, or the server is not a hub
+    this._ended = false; // no more connections: stopped, closed, failed
+    this._finished = false; // stop(), close() or _failed() ran: nothing more is reported
     this._timer = 0; // the pending reconnection
     this._openedAt = 0; // when the current connection opened (ms, performance.now)
     this._backoff = new Backoff(options.reconnectMinDelay, options.reconnectMaxDelay);
+    /** @type {AbortSignal|null} */ this._signal = options.signal || null;
+    this._onAbort = () => this._abort();
+  }
+
+  /**
+   * Ends the publisher or player when options.signal aborts; one already
+   * aborted ends it in a microtask, once the caller could add listeners.
+   * @returns {boolean} whether the signal had aborted already
+   */
+  _watchSignal() {
+    const signal = this._signal;
+    if (!signal) return false;
+    if (signal.aborted) {
+      this._ended = true;
+      queueMicrotask(this._onAbort);
+      return true;
+    }
+    signal.addEventListener("abort", this._onAbort, { once: true });
+    return false;
+  }
+
+  _unwatchSignal() {
+    if (this._signal) this._signal.removeEventListener("abort", this._onAbort);
+  }
+
+  /** Why the signal aborted, as a status reason. */
+  _abortReason() {
+    const r = this._signal && this._signal.reason;
+    return "aborted" + (r && r.message ? ": " + r.message : r && typeof r !== "object" ? ": " + r : "");
   }
 
   _emit(type, detail) {
@@ -204,14 +274,34 @@ class Connection extends EventTarget {
 
   /** Reports an error; a fatal one also sets the status to "error". */
   _fail(error, fatal) {
-    this._emit("error", { error, fatal });
+    this._emit("error", { error, fatal, ...refusalOf(error) });
     if (fatal) this._setStatus("error", error.message);
   }
 
-  /** A fatal error after which nothing more happens. */
-  _fatal(error) {
+  /**
+   * A failure after which nothing more happens: no more connections, an
+   * "error" event (fatal, with the refusal's status and reason if any) and
+   * the status "failed".
+   * @param {Error} error
+   */
+  _failed(error) {
+    if (this._finished) return;
+    this._finished = true;
     this._end();
-    this._fail(error, true);
+    this._unwatchSignal();
+    const refusal = refusalOf(error);
+    this._emit("error", { error, fatal: true, ...refusal });
+    this._setStatus("failed", error.message, refusal.status ? { code: 4000 + refusal.status } : undefined);
+  }
+
+  /**
+   * A failure found in the constructor: reported in a microtask, once the
+   * caller has had the chance to add listeners.
+   * @param {Error} error
+   */
+  _failedLater(error) {
+    this._ended = true; // no connection meanwhile
+    queueMicrotask(() => this._failed(error));
   }
 
   /** Stops reconnecting; the current connection, if any, is the caller's to close. */
@@ -222,15 +312,17 @@ class Connection extends EventTarget {
 
   _connect() {
     if (this._ended) return;
-    const ws = new WebSocket(this.url, SUBPROTOCOL);
+    const ws = new WebSocket(this.url, [SUBPROTOCOL, REFUSAL_SUBPROTOCOL]);
     ws.binaryType = "arraybuffer";
     this._ws = ws;
     ws.onopen = () => {
       if (this._ws !== ws) return;
+      if (ws.protocol === REFUSAL_SUBPROTOCOL) return; // the hub's refusal: its close follows
       if (ws.protocol !== SUBPROTOCOL) {
-        // Not a segrelay hub (or a proxy dropped the header): retrying will not help.
-        ws.close(1002, "want " + SUBPROTOCOL);
-        this._fatal(new Error("segrelay: " + this.url + " does not speak " + SUBPROTOCOL));
+        // Not a segrelay hub (or a proxy dropped the header): retrying will
+        // not help. (A page may close with 1000 or 3000-4999 only.)
+        ws.close(1000, "want " + SUBPROTOCOL);
+        this._failed(new Error("segrelay: " + this.url + " does not speak " + SUBPROTOCOL));
         return;
       }
       this._openedAt = now();
@@ -244,6 +336,13 @@ class Connection extends EventTarget {
       this._ws = null;
       this._dropped();
       if (this._ended) return;
+      // 4400-4599: the hub refused the connection (see REFUSAL_SUBPROTOCOL).
+      const refused = ev.code >= 4400 && ev.code < 4600 ? new RefusedError(this.url, ev.code - 4000, ev.reason) : null;
+      if (refused && !this._retryRefusal(refused.status)) {
+        this._failed(refused);
+        return;
+      }
+      if (refused) this._fail(refused, false);
       // A connection that lived a while was fine: start the backoff over.
       if (this._openedAt && now() - this._openedAt > 3000) this._backoff.reset();
       this._openedAt = 0;
@@ -252,6 +351,15 @@ class Connection extends EventTarget {
       this._setStatus("reconnecting", ev.reason || "connection closed (" + ev.code + ")", { code: ev.code, delay });
       this._timer = setTimeout(() => this._connect(), delay);
     };
+  }
+
+  /**
+   * Whether a refusal with this HTTP status is worth retrying (the Publisher
+   * adds its own 409s).
+   * @param {number} status
+   */
+  _retryRefusal(status) {
+    return TRANSIENT_REFUSALS.has(status);
   }
 }
 
@@ -282,15 +390,19 @@ class Connection extends EventTarget {
  *   until the next reconnection.
  * @property {number} [reconnectMinDelay=250] ms before the first reconnection.
  * @property {number} [reconnectMaxDelay=5000] ms, the longest backoff.
+ * @property {AbortSignal} [signal] ends publishing when it aborts, as stop() does.
  */
 
 /**
- * @typedef {"connecting"|"live"|"congested"|"reconnecting"|"stopped"|"error"} PublisherStatus
+ * @typedef {"connecting"|"live"|"congested"|"reconnecting"|"stopped"|"failed"} PublisherStatus
  *   connecting: opening the WebSocket; live: recording and sending;
  *   congested: the socket fell behind, the recorder is paused until it drains;
- *   reconnecting: the connection dropped, waiting to retry;
- *   stopped: stop() was called (or every track ended); error: cannot publish
- *   (no MediaRecorder, no supported type); nothing more happens.
+ *   reconnecting: the connection dropped or the hub refused it for now (429,
+ *   503), waiting to retry; stopped: stop() was called (or every track ended,
+ *   or options.signal aborted); failed: cannot publish (no MediaRecorder, no
+ *   supported type, not a segrelay hub, or the hub refused: 401, 403, 404,
+ *   409, ...; see the "error" event). After stopped and failed nothing more
+ *   happens.
  */
 
 /**
@@ -304,7 +416,11 @@ class Connection extends EventTarget {
  *  - "subscribers": {subscribers: number}, from the hub, when the count changes.
  *  - "restart": {reason: string, videoBitsPerSecond?: number}: the recorder
  *    was restarted (a new init); after congestion, with the lower bitrate.
- *  - "error": {error: Error, fatal: boolean}.
+ *  - "error": {error: Error, fatal: boolean, status?: number, reason?: string}:
+ *    fatal with the status "failed"; status and reason when the hub refused
+ *    the connection (error is then a RefusedError). Failures found by the
+ *    constructor fire in a microtask, so listeners added right after
+ *    publish() get them.
  */
 export class Publisher extends Connection {
   /**
@@ -341,23 +457,26 @@ export class Publisher extends Connection {
     this._restarting = null; // Promise while the recorder restarts
     this._videoBps = this.options.videoBitsPerSecond || 0; // 0: the browser's choice
     this._cong = null; // {at, total, buffered, progressAt, lastBuffered} while congested
+    this._lastLive = 0; // when this publisher's last live connection dropped (ms, performance.now)
     this._watch = setInterval(() => this._checkBackpressure(), 100);
     this._onTrackEnded = () => {
       if (this.stream.getTracks().every((t) => t.readyState === "ended")) this.stop("every track ended");
     };
     for (const t of stream.getTracks()) t.addEventListener("ended", this._onTrackEnded);
 
+    // Failures found here are reported once the caller could add listeners.
     if (typeof MediaRecorder === "undefined" || typeof WebSocket === "undefined") {
-      this._fatal(new Error("segrelay: this browser has no MediaRecorder or no WebSocket"));
+      this._failedLater(new Error("segrelay: this browser has no MediaRecorder or no WebSocket"));
       return;
     }
     const mime = this.options.mimeType || pickMimeType(stream, this.options.mimeTypes || PUBLISH_MIME_TYPES);
     if (!mime || !MediaRecorder.isTypeSupported(mime)) {
-      this._fatal(new Error("segrelay: MediaRecorder supports none of the WebM types for this stream" +
+      this._failedLater(new Error("segrelay: MediaRecorder supports none of the WebM types for this stream" +
         (this.options.mimeType ? " (asked: " + this.options.mimeType + ")" : "")));
       return;
     }
     this.mimeType = mime;
+    if (this._watchSignal()) return;
     this._connect();
   }
 
@@ -391,10 +510,11 @@ export class Publisher extends Connection {
    * @returns {Promise<void>} resolved when the connection is closed
    */
   async stop(reason = "stopped") {
-    if (this._ended) return;
+    if (this._finished) return;
+    this._finished = true;
     this._end();
-    clearInterval(this._watch);
-    for (const t of this.stream.getTracks()) t.removeEventListener("ended", this._onTrackEnded);
+    this._unwatchSignal();
+    this._release();
     const ws = this._ws;
     await this._stopRecorder();
     if (ws && ws.readyState === WebSocket.OPEN) {
@@ -411,9 +531,24 @@ export class Publisher extends Connection {
     this._setStatus("stopped", reason);
   }
 
-  _fatal(error) {
+  /** Stops watching the stream's tracks and the socket. */
+  _release() {
     clearInterval(this._watch);
-    super._fatal(error);
+    for (const t of this.stream.getTracks()) t.removeEventListener("ended", this._onTrackEnded);
+  }
+
+  _failed(error) {
+    if (this._finished) return;
+    this._release();
+    this._discardRecorder();
+    const ws = this._ws;
+    this._ws = null;
+    if (ws) ws.close(1000, "failed");
+    super._failed(error);
+  }
+
+  _abort() {
+    this.stop(this._abortReason());
   }
 
   // --- the connection (see Connection)
@@ -448,7 +583,18 @@ export class Publisher extends Connection {
   }
 
   _dropped() {
+    if (this._openedAt) this._lastLive = now();
     this._discardRecorder();
+  }
+
+  /**
+   * A 409 is retried for a minute after this publisher's own connection
+   * dropped: the hub may hold that connection until it notices it is gone
+   * (at its idle timeout, 30 s by default), and refuses the reconnection
+   * meanwhile. Otherwise another publisher has the stream.
+   */
+  _retryRefusal(status) {
+    return super._retryRefusal(status) || (status === 409 && this._lastLive > 0 && now() - this._lastLive < 60000);
   }
 
   // --- the recorder and the send queue
@@ -467,7 +613,7 @@ export class Publisher extends Connection {
     try {
       rec = new MediaRecorder(this.stream, this._recorderOptions());
     } catch (e) {
-      this._fatal(asError(e));
+      this._failed(asError(e));
       return;
     }
     rec.ondataavailable = (e) => {
@@ -809,16 +955,21 @@ class AppendQueue {
  *   browser refuses sound without a user gesture).
  * @property {number} [reconnectMinDelay=250] ms.
  * @property {number} [reconnectMaxDelay=5000] ms.
+ * @property {AbortSignal} [signal] ends playing when it aborts, as close() does.
  */
 
 /**
- * @typedef {"connecting"|"waiting"|"buffering"|"live"|"stalled"|"reconnecting"|"error"|"closed"} PlayerStatus
+ * @typedef {"connecting"|"waiting"|"buffering"|"live"|"stalled"|"reconnecting"|"error"|"closed"|"failed"} PlayerStatus
  *   connecting: opening the WebSocket; waiting: connected, no publisher (or
  *   it left); buffering: media is coming, playback about to start; live:
  *   playing; stalled: the publisher is live but playback is not moving;
- *   reconnecting: the connection dropped, waiting to retry; error: this
- *   stream cannot be played here (see the "error" event), waiting for the
- *   next session; closed: close() was called.
+ *   reconnecting: the connection dropped or the hub refused it for now
+ *   (429, 503), waiting to retry; error: this stream cannot be played here
+ *   (see the "error" event), waiting for the next session; closed: close()
+ *   was called or options.signal aborted; failed: this browser has no
+ *   MediaSource, the server is not a segrelay hub, or the hub refused the
+ *   connection (401, 403, 404, ...). After closed and failed nothing more
+ *   happens.
  */
 
 /**
@@ -834,9 +985,13 @@ class AppendQueue {
  *  - "session": {mime, stream} when a publisher session starts.
  *  - "muted": {reason}: the browser refused to autoplay with sound, so the
  *    video was muted to play (offer the user an unmute button).
- *  - "error": {error: Error, fatal: boolean}: fatal errors leave the player
- *    unable to play (no MediaSource, a type the browser cannot play); the
- *    player keeps listening and plays the next session that it can.
+ *  - "error": {error: Error, fatal: boolean, status?: number, reason?: string}:
+ *    a fatal error with the status "error" (a type the browser cannot play)
+ *    leaves the player waiting for the next session it can play; one with
+ *    the status "failed" ends it. status and reason come with a refusal by
+ *    the hub (error is then a RefusedError). Failures found by the
+ *    constructor fire in a microtask, so listeners added right after play()
+ *    get them.
  */
 export class Player extends Connection {
   /**
@@ -915,16 +1070,40 @@ export class Player extends Connection {
     this._ticker = setInterval(() => this._tick(), 100);
 
     if (!this._MS) {
-      this._fail(new Error("segrelay: this browser has no MediaSource (Media Source Extensions): it cannot play live streams"), true);
+      // Reported once the caller could add listeners.
+      this._failedLater(new Error("segrelay: this browser has no MediaSource (Media Source Extensions): it cannot play live streams"));
+      return;
     }
+    if (this._watchSignal()) return;
     this._connect();
   }
 
-  /** Stops playing: closes the connection and detaches the video element. */
-  close() {
-    if (this._closed) return;
+  /**
+   * Stops playing: closes the connection and detaches the video element.
+   * @param {string} [reason]
+   */
+  close(reason = "closed") {
+    if (this._finished) return;
+    this._finished = true;
+    this._release();
+    this._setStatus("closed", reason);
+  }
+
+  _failed(error) {
+    if (this._finished) return;
+    this._release();
+    super._failed(error);
+  }
+
+  _abort() {
+    this.close(this._abortReason());
+  }
+
+  /** Ends everything the player runs: connection, timers, listeners, MediaSource. */
+  _release() {
     this._closed = true;
     this._end();
+    this._unwatchSignal();
     clearTimeout(this._settle);
     clearInterval(this._ticker);
     globalThis.document && document.removeEventListener("visibilitychange", this._onVisibility);
@@ -935,7 +1114,6 @@ export class Player extends Connection {
       ws.close(1000, "closed");
     }
     this._detach();
-    this._setStatus("closed");
   }
 
   // --- protocol: the connection (see Connection) and its messages

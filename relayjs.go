@@ -11,33 +11,53 @@ import (
 
 // relayJS is the browser client, relay.js: one ES module with publish()
 // (MediaRecorder → protocol v1) and play() (protocol v1 → Media Source
-// Extensions). The Hub serves it at /relay.js relative to its mount point.
-//
-//go:embed relay.js
-var relayJS []byte
+// Extensions). relayDTS is its TypeScript types. The Hub serves both,
+// embedded, relative to its mount point, so they always match the hub.
+var (
+	//go:embed relay.js
+	relayJS []byte
+	//go:embed relay.d.ts
+	relayDTS []byte
+)
 
-// relayJSETag identifies this build's relay.js, so browsers revalidate
-// cheaply and never run a stale client against a newer hub.
-var relayJSETag = func() string {
-	sum := sha256.Sum256(relayJS)
-	return `"` + hex.EncodeToString(sum[:12]) + `"`
-}()
+// clientFile is one embedded file of the browser client.
+type clientFile struct {
+	name        string
+	contentType string
+	data        []byte
+	// etag identifies this build's file, so browsers revalidate cheaply and
+	// never run a stale client against a newer hub.
+	etag string
+}
 
-// serveRelayJS answers GET and HEAD for /relay.js: the embedded module as
-// text/javascript, with an ETag (If-None-Match gives 304) and Range support
-// from http.ServeContent. Any origin may load it (it is public code; the
+func newClientFile(name, contentType string, data []byte) *clientFile {
+	sum := sha256.Sum256(data)
+	return &clientFile{name: name, contentType: contentType, data: data, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+}
+
+// clientFiles are the client's files by route. TypeScript declarations
+// have no registered media type; application/typescript is what Deno and
+// most servers use.
+var clientFiles = map[string]*clientFile{
+	"relay.js":   newClientFile("relay.js", "text/javascript; charset=utf-8", relayJS),
+	"relay.d.ts": newClientFile("relay.d.ts", "application/typescript; charset=utf-8", relayDTS),
+}
+
+// serveClientFile answers GET and HEAD for a client file: its content type,
+// an ETag (If-None-Match gives 304) and Range support from
+// http.ServeContent. Any origin may load it (it is public code; the
 // WebSocket routes check origins on their own).
-func serveRelayJS(w http.ResponseWriter, r *http.Request) {
+func serveClientFile(w http.ResponseWriter, r *http.Request, f *clientFile) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		httpError(w, http.StatusMethodNotAllowed, "segrelay: /relay.js: want GET or HEAD")
+		httpError(w, http.StatusMethodNotAllowed, "relay: /"+f.name+": want GET or HEAD")
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/javascript; charset=utf-8")
+	h.Set("Content-Type", f.contentType)
 	h.Set("Cache-Control", "no-cache") // revalidate with the ETag each time
-	h.Set("ETag", relayJSETag)
+	h.Set("ETag", f.etag)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Access-Control-Allow-Origin", "*")
-	http.ServeContent(w, r, "relay.js", time.Time{}, bytes.NewReader(relayJS))
+	http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.data))
 }

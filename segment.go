@@ -45,7 +45,8 @@ type Segment struct {
 	// Seq numbers the init and media segments of a stream: +1 for each, the
 	// same for every subscriber, growing across publisher sessions. A
 	// subscriber that sees a gap knows segments were skipped. Start and End
-	// carry the Seq of the last segment before them.
+	// carry the Seq of the last segment before them in process, and 0 from
+	// a SubscribeClient (protocol v1 sends no seq with them).
 	Seq uint64
 
 	// Keyframe is set on media segments a decoder can start from: for WebM,

@@ -1,0 +1,88 @@
+package relay
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The hub serves relay.d.ts beside relay.js.
+func TestRelayDTSServed(t *testing.T) {
+	e := newEnv(t)
+	want, err := os.ReadFile("relay.d.ts")
+	require.NoError(t, err)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(e.srv.URL + "/live/relay.d.ts")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "application/typescript; charset=utf-8", resp.Header.Get("Content-Type"))
+	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+	assert.Equal(t, string(want), string(body), "the embedded relay.d.ts is the repository's")
+	etag := resp.Header.Get("ETag")
+	require.NotEmpty(t, etag)
+	assert.NotEqual(t, clientFiles["relay.js"].etag, etag)
+
+	req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/live/relay.d.ts", nil)
+	require.NoError(t, err)
+	req.Header.Set("If-None-Match", etag)
+	resp, err = client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotModified, resp.StatusCode)
+}
+
+// relay.d.ts declares exactly what relay.js exports.
+func TestRelayDTSMatchesExports(t *testing.T) {
+	exports := func(file string, re *regexp.Regexp) []string {
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		var names []string
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			names = append(names, m[1])
+		}
+		slices.Sort(names)
+		return names
+	}
+	js := exports("relay.js", regexp.MustCompile(`(?m)^export (?:const|function|class) (\w+)`))
+	dts := exports("relay.d.ts", regexp.MustCompile(`(?m)^export declare (?:const|function|class) (\w+)`))
+	require.NotEmpty(t, js)
+	assert.Equal(t, js, dts)
+}
+
+// testdata/typescript/use.ts, which uses every export, type-checks against
+// relay.d.ts with tsc (found as $SEGRELAY_TSC or on the PATH; .ci/run
+// installs it). Without tsc the test skips, except under CI=true.
+func TestRelayDTSTypeCheck(t *testing.T) {
+	tsc := os.Getenv("SEGRELAY_TSC")
+	if tsc == "" {
+		tsc, _ = exec.LookPath("tsc")
+	}
+	if tsc == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tsc not found: set SEGRELAY_TSC or put tsc on the PATH (.ci/run installs it)")
+		}
+		t.Skip("tsc not found (set SEGRELAY_TSC, or npm install typescript): relay.d.ts not type-checked")
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"relay.d.ts", "testdata/typescript/use.ts"} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644))
+	}
+	cmd := exec.Command(tsc, "--noEmit", "--strict", "--target", "es2022", "--module", "es2022",
+		"--moduleResolution", "bundler", "--lib", "es2022,dom", "use.ts")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "tsc: %s", out)
+}
