@@ -36,7 +36,11 @@ func TestStreamModeEndToEnd(t *testing.T) {
 		}
 		for cutName, msgs := range cuts {
 			t.Run(name+"/"+cutName, func(t *testing.T) {
-				e := newEnv(t)
+				// A test of the splitter, not of the skip rule: the whole
+				// stream is sent before the subscriber's writer may run, so
+				// its queue holds all of it (big-clusters is 2.4 MB, over the
+				// 2 MiB default) and a write may wait for the reader long.
+				e := newEnv(t, WithSubscriberQueueBytes(2*len(l.Data)), WithWriteTimeout(time.Minute))
 				sub := e.subscribe("room1")
 				pub := e.publish("room1", PublishStart{MIME: l.MIME})
 				ctx := testCtx(t)
