@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -129,7 +130,7 @@ func TestRealRecordingsMIME(t *testing.T) {
 func TestRealRecordingsLateJoin(t *testing.T) {
 	for _, rec := range loadRecordings(t) {
 		t.Run(rec.name, func(t *testing.T) {
-			hub := NewHub()
+			hub := NewHub(WithSubscriberQueueBytes(64 << 20)) // the subscriber reads after the whole recording
 			ctx := context.Background()
 			defer hub.Shutdown(ctx)
 			pub, err := hub.Publish(ctx, "cam", rec.layout.MIME)
@@ -162,9 +163,24 @@ func TestRealRecordingsLateJoin(t *testing.T) {
 			require.NoError(t, err)
 			assert.True(t, first.Keyframe)
 			assert.False(t, first.Discontinuity, "a late joiner's first segments carry no discontinuity")
-			assert.Equal(t, rec.layout.Data[from:from+len(first.Data)], first.Data)
-			sub.Close()
+			// Every byte from that Cluster on, to the end: no segment cut short.
+			got := append([]byte(nil), first.Data...)
+			for _, b := range rec.blobs[half:] {
+				_, err := pub.Write(b)
+				require.NoError(t, err)
+			}
 			pub.Close()
+			for {
+				seg, err := sub.Next(ctx)
+				require.NoError(t, err)
+				if seg.Kind == KindEnd {
+					break
+				}
+				got = append(got, seg.Data...)
+			}
+			assert.Equal(t, len(rec.layout.Data)-from, len(got), "bytes from the keyframe Cluster on")
+			assert.True(t, bytes.Equal(rec.layout.Data[from:], got))
+			sub.Close()
 		})
 	}
 }

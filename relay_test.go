@@ -462,7 +462,7 @@ func TestCloseCodes(t *testing.T) {
 		{"bad JSON", "a/publish", []any{`{"type":`}, websocket.StatusInvalidFramePayloadData, "JSON"},
 		{"JSON without type", "a/publish", []any{`{"mime":"x"}`}, websocket.StatusInvalidFramePayloadData, "type"},
 		{"bad WebM", "a/publish", []any{start, []byte("this is not WebM at all")}, websocket.StatusInvalidFramePayloadData, "bad WebM"},
-		{"message too big", "a/publish", []any{start, make([]byte, 1001)}, websocket.StatusMessageTooBig, ""},
+		{"message too big", "a/publish", []any{start, make([]byte, 1001)}, websocket.StatusMessageTooBig, "read limited at 1001 bytes"},
 		{"segment too big", "a/publish", []any{startSeg, `{"type":"segment","size":5001}`}, websocket.StatusMessageTooBig, "limit is 5000"},
 		{"subscriber sends binary", "a/subscribe", []any{[]byte{1}}, websocket.StatusProtocolError, "no binary"},
 		{"end", "a/publish", []any{start, `{"type":"end"}`}, websocket.StatusNormalClosure, "end"},
@@ -471,6 +471,7 @@ func TestCloseCodes(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			code, reason := closeCode(t, e, c.route, c.msgs...)
 			assert.Equal(t, c.code, code, "reason: %s", reason)
+			require.NotEmpty(t, c.reason, "a case must expect a reason")
 			assert.Contains(t, reason, c.reason)
 			waitFor(t, "the stream to be free", func() bool { return e.hub.Stats().Streams == 0 })
 		})
