@@ -58,8 +58,8 @@ func oracleVint(b []byte) (n int, withMarker, value uint64, err error) {
 // oracleElem is one element: ID, where it starts, where its data starts and
 // where it ends.
 type oracleElem struct {
-	ID              uint64
-	Level           int // 0 top, 1 Segment child, 2 Cluster child
+	ID               uint64
+	Level            int // 0 top, 1 Segment child, 2 Cluster child
 	Start, Data, End int
 }
 
