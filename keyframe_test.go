@@ -46,3 +46,23 @@ func TestClusterWithoutVideoIsNoKeyframe(t *testing.T) {
 	assert.Equal(t, []Segment{{Kind: KindStart, MIME: l.MIME}, {Kind: KindInit, Seq: 1}, {Kind: KindMedia, Seq: 2, Keyframe: true}, {Kind: KindMedia, Seq: 3}}, got,
 		"the late joiner starts at the keyframe Cluster, not at the audio-only one")
 }
+
+// The recordings keep one whose Clusters mostly start without a keyframe
+// (audio makes Chromium start Clusters more often than keyframes come), so
+// the keyframe and late-join tests see that case on real data.
+func TestRecordingsIncludeMostlyNonKeyframeClusters(t *testing.T) {
+	found := false
+	for _, rec := range loadRecordings(t) {
+		nonKey := 0
+		for _, c := range rec.layout.Clusters {
+			if !c.Keyframe {
+				nonKey++
+			}
+		}
+		if nonKey*3 >= len(rec.layout.Clusters)*2 {
+			found = true
+			t.Logf("%s: %d of %d Clusters start without a keyframe", rec.name, nonKey, len(rec.layout.Clusters))
+		}
+	}
+	assert.True(t, found, "no recording with at least 2/3 of its Clusters starting without a keyframe")
+}
