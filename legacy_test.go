@@ -73,8 +73,9 @@ func legacyFilesForTest() [][]byte {
 // The blog design's pages work unchanged: files arrive as they were sent,
 // whatever way each file ended.
 func TestLegacyToLegacy(t *testing.T) {
-	// The idle end must not fire between two chunks of a busy test client.
-	e := newEnv(t, WithLegacyFileTimeout(time.Second))
+	// The idle end must not fire between two chunks of a busy test client
+	// (assumption: it is never starved for 2 s between two writes).
+	e := newEnv(t, WithLegacyFileTimeout(2*time.Second))
 	viewers := []*websocket.Conn{e.dialRaw("room/subscribe"), e.dialRaw("room/subscribe")}
 	pub := e.dialRaw("room/publish")
 	files := legacyFilesForTest()
