@@ -18,7 +18,10 @@ import (
 // seq is followed by a keyframe Cluster flagged Discontinuity, and nothing
 // else is flagged. The subscriber reads only after the whole burst, through
 // a tiny socket buffer, so its queue overflows. The publisher's segments
-// are known from the splitter run on the same messages.
+// are known from the splitter run on the same messages. Without -race the
+// publisher is often so fast that the subscriber is closed as too slow
+// before it got anything; the rule is then checked on nothing but the close
+// code.
 func TestBurstOverQueueFollowsSkipRule(t *testing.T) {
 	l := buildWebM(webmSpec{Clusters: 96, Frames: 4, FrameBytes: 20000, KeyEvery: 3}) // ~7.7 MB: more than socket buffers can take
 	msgs := cutEvery(l.Data, 64<<10)
@@ -60,12 +63,22 @@ func TestBurstOverQueueFollowsSkipRule(t *testing.T) {
 			break
 		}
 	}
-	require.GreaterOrEqual(t, len(got), 2)
-	require.Equal(t, KindStart, got[0].Kind)
-	require.Equal(t, KindInit, got[1].Kind)
+	// Closed as too slow, it may have got nothing at all (its queue,
+	// Start and init included, is dropped on close).
+	if end == nil {
+		require.GreaterOrEqual(t, len(got), 3)
+	}
+	for i, kind := range []Kind{KindStart, KindInit} {
+		if i < len(got) {
+			require.Equal(t, kind, got[i].Kind)
+		}
+	}
+	if len(got) > 1 {
+		require.Equal(t, uint64(1), got[1].Seq)
+	}
 	gaps := 0
-	prev := got[1].Seq
-	for _, seg := range got[2:] {
+	prev := uint64(1)
+	for _, seg := range got[min(2, len(got)):] {
 		if seg.Kind == KindEnd {
 			break
 		}

@@ -16,7 +16,9 @@
 // The list's format: blocks separated by blank lines, "key: value" lines,
 // "#" comments. Keys: name, file (relative to the module root), find (an
 // exact snippet that must occur exactly once in the file), replace, run
-// (the -run regular expression), pkg (default "."). A value in double
+// (the -run regular expression), pkg (default "."), race (true: always with
+// -race, for a test that needs the race detector's slower scheduling to see
+// the bug every time). A value in double
 // quotes is a Go string literal (for \n and \t); otherwise it is taken as
 // is, without its surrounding spaces.
 package main
@@ -42,7 +44,8 @@ import (
 // A mutant is one deliberate bug and the tests that must catch it.
 type mutant struct {
 	Name, File, Find, Replace, Run, Pkg string
-	line                                int // in the list, for messages
+	Race                                bool // always run its tests with -race
+	line                                int  // in the list, for messages
 }
 
 func main() {
@@ -94,7 +97,7 @@ func main() {
 	// The tests must pass before any bug is applied, or "killed" means nothing.
 	baseline := map[string]bool{}
 	for _, m := range ms {
-		key := m.Pkg + " " + m.Run
+		key := fmt.Sprint(m.Pkg, " ", m.Run, " ", m.Race)
 		if baseline[key] {
 			continue
 		}
@@ -167,7 +170,7 @@ func (r runner) test(m mutant) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout+time.Minute)
 	defer cancel()
 	args := []string{"test", "-count=1", "-timeout", r.timeout.String(), "-run", m.Run}
-	if r.race {
+	if r.race || m.Race {
 		args = append(args, "-race")
 	}
 	cmd := exec.CommandContext(ctx, "go", append(args, m.Pkg)...)
@@ -249,6 +252,12 @@ func readList(path string) ([]mutant, error) {
 			cur.Run = value
 		case "pkg":
 			cur.Pkg = value
+		case "race":
+			b, err := strconv.ParseBool(value)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: race: %v", path, n, err)
+			}
+			cur.Race = b
 		default:
 			return nil, fmt.Errorf("%s:%d: unknown key %q", path, n, key)
 		}
