@@ -383,7 +383,7 @@ type figures struct {
 	rows [][3]string        // figure, target, measured
 	ms   map[string]float64 // promised figures, for checkPromises (promises_test.go)
 
-	loadBefore [3]float64 // load average when TestBrowser began
+	before machineSample // when TestBrowser began (promises_test.go)
 }
 
 func (f *figures) add(figure, target, measured string) {
@@ -437,7 +437,7 @@ func (f *figures) table() string {
 func TestBrowser(t *testing.T) {
 	b := startBrowser(t)
 	steady := envDuration(t, "SEGRELAY_BROWSER_STEADY", 60*time.Second)
-	figs := &figures{loadBefore: loadAvg()}
+	figs := &figures{before: sampleMachine()}
 	t.Cleanup(func() {
 		t.Logf("figures (steady window %v):\n%s", steady, figs.table())
 		checkPromises(t, figs, steady)
