@@ -382,7 +382,10 @@ func secs(ms float64) string { return fmt.Sprintf("%.2f s", ms/1000) }
 // figures is the table TestBrowser prints (and the README quotes).
 type figures struct {
 	mu   sync.Mutex
-	rows [][3]string // figure, target, measured
+	rows [][3]string        // figure, target, measured
+	ms   map[string]float64 // promised figures, for checkPromises (promises_test.go)
+
+	before machineSample // when TestBrowser began (promises_test.go)
 }
 
 func (f *figures) add(figure, target, measured string) {
@@ -436,8 +439,11 @@ func (f *figures) table() string {
 func TestBrowser(t *testing.T) {
 	b := startBrowser(t)
 	steady := envDuration(t, "SEGRELAY_BROWSER_STEADY", 60*time.Second)
-	figs := &figures{}
-	t.Cleanup(func() { t.Logf("figures (steady window %v):\n%s", steady, figs.table()) })
+	figs := &figures{before: sampleMachine()}
+	t.Cleanup(func() {
+		t.Logf("figures (steady window %v):\n%s", steady, figs.table())
+		checkPromises(t, figs, steady)
+	})
 	steadyDone := make(chan struct{})
 	var once sync.Once
 	steadyOver := func() { once.Do(func() { close(steadyDone) }) }
@@ -551,6 +557,9 @@ func testBrowserLive(t *testing.T, b *browser, steady time.Duration, figs *figur
 	late := reports[2]
 	firstFrame := late.FirstFrameAt - late.JoinAt
 	figs.add("late joiner (5 s): first frame after joining", "≤ 0.5 s", secs(float64(firstFrame)))
+	figs.measure("p50", q.p50)
+	figs.measure("p95", q.p95)
+	figs.measure("lateJoinFirstFrame", float64(firstFrame))
 	lateLat := summarize(late.latencies(late.JoinAt, late.JoinAt+3000))
 	figs.add("late joiner: glass-to-glass p50 in its first 3 s", "", secs(lateLat.p50))
 	figs.add("flashes (emptied, src changes, black frames)", "0", fmt.Sprint(flashes))
@@ -586,20 +595,21 @@ func testBrowserLive(t *testing.T, b *browser, steady time.Duration, figs *figur
 		}
 	}
 	require.NotZero(t, newRecAt, "the publisher did not restart its recorder")
-	checkRecovery(t, figs, "publisher recorder restart", viewers, names, unixMs(restartAt), newRecAt)
+	figs.measure("recoveryRecorder", checkRecovery(t, figs, "publisher recorder restart", viewers, names, unixMs(restartAt), newRecAt))
 
 	// The hub restarts: every connection drops; publisher and viewers
 	// reconnect by themselves to the new hub on the same address.
 	hubAt := time.Now()
 	e.restartHub()
 	sleepUntil(hubAt.Add(8 * time.Second))
-	checkRecovery(t, figs, "hub restart (dropped connections)", viewers, names, unixMs(hubAt), unixMs(hubAt))
+	figs.measure("recoveryHubRestart", checkRecovery(t, figs, "hub restart (dropped connections)", viewers, names, unixMs(hubAt), unixMs(hubAt)))
 	waitPage(t, pub, "the publisher to be live again", `pub.status === "live" && pub.stats.reconnects >= 1`, 5*time.Second)
 }
 
 // checkRecovery checks that every viewer played on after a disruption at
-// `at`: no flash, and a frame drawn at or after `since` shown soon.
-func checkRecovery(t *testing.T, figs *figures, what string, viewers []*page, names []string, at, since int64) {
+// `at`: no flash, and a frame drawn at or after `since` shown soon. It
+// returns the worst viewer's time to play again, in ms.
+func checkRecovery(t *testing.T, figs *figures, what string, viewers []*page, names []string, at, since int64) float64 {
 	t.Helper()
 	var worstAgain, worstFreeze int64
 	for i, v := range viewers {
@@ -636,6 +646,7 @@ func checkRecovery(t *testing.T, figs *figures, what string, viewers []*page, na
 		worstFreeze = max(worstFreeze, freeze)
 	}
 	figs.add("playing again after "+what+" (worst viewer)", "≤ 2 s", fmt.Sprintf("%s (longest freeze %s)", secs(float64(worstAgain)), secs(float64(worstFreeze))))
+	return float64(worstAgain)
 }
 
 // testBrowserLegacy: a legacy-framing publisher page, watched by a legacy

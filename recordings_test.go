@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -38,7 +39,7 @@ func TestRealRecordingsStreamMode(t *testing.T) {
 func TestRealRecordingsLateJoin(t *testing.T) {
 	for _, rec := range webmtest.LoadRecordings(t, "testdata/recordings") {
 		t.Run(rec.Name, func(t *testing.T) {
-			hub := NewHub()
+			hub := NewHub(WithSubscriberQueueBytes(64 << 20)) // the subscriber reads after the whole recording
 			ctx := context.Background()
 			defer hub.Shutdown(ctx)
 			pub, err := hub.Publish(ctx, "cam", rec.Layout.MIME)
@@ -71,9 +72,24 @@ func TestRealRecordingsLateJoin(t *testing.T) {
 			require.NoError(t, err)
 			assert.True(t, first.Keyframe)
 			assert.False(t, first.Discontinuity, "a late joiner's first segments carry no discontinuity")
-			assert.Equal(t, rec.Layout.Data[from:from+len(first.Data)], first.Data)
-			sub.Close()
+			// Every byte from that Cluster on, to the end: no segment cut short.
+			got := append([]byte(nil), first.Data...)
+			for _, b := range rec.Blobs[half:] {
+				_, err := pub.Write(b)
+				require.NoError(t, err)
+			}
 			pub.Close()
+			for {
+				seg, err := sub.Next(ctx)
+				require.NoError(t, err)
+				if seg.Kind == KindEnd {
+					break
+				}
+				got = append(got, seg.Data...)
+			}
+			assert.Equal(t, len(rec.Layout.Data)-from, len(got), "bytes from the keyframe Cluster on")
+			assert.True(t, bytes.Equal(rec.Layout.Data[from:], got))
+			sub.Close()
 		})
 	}
 }

@@ -93,53 +93,14 @@ func chunksOf(data []byte, n int) [][]byte {
 	return append(out, data)
 }
 
-// webmBoundaries walks a valid stream on its own (not with the splitter) and
-// returns the offsets where an element at level 0, 1 or 2 (a Cluster child)
-// starts or ends: the only places a piece may end.
+// webmBoundaries returns the offsets where an element at level 0, 1 or 2 (a
+// Cluster child) starts or ends: the only places a piece may end. They come
+// from the tests' own EBML reader (webmtest/oracle.go), not the splitter's.
 func webmBoundaries(t testing.TB, data []byte) map[int]bool {
 	at := map[int]bool{0: true, len(data): true}
-	const none, unknown = -2, -1
-	segEnd, clusterEnd := none, none
-	pos := 0
-	for pos < len(data) {
-		if clusterEnd >= 0 && pos == clusterEnd {
-			clusterEnd = none
-		}
-		if segEnd >= 0 && pos == segEnd {
-			segEnd, clusterEnd = none, none
-		}
-		id, n, bad := readID(data[pos:])
-		require.Empty(t, bad, "offset %d", pos)
-		require.NotZero(t, n, "offset %d", pos)
-		size, m, unk, bad := readSize(data[pos+n:])
-		require.Empty(t, bad, "offset %d", pos)
-		require.NotZero(t, m, "offset %d", pos)
-		if clusterEnd == unknown && endsUnknownCluster(id) {
-			clusterEnd = none
-		}
-		if id == ebml.IDEBML && segEnd == unknown {
-			segEnd = none
-		}
-		at[pos] = true
-		switch {
-		case id == ebml.IDSegment && segEnd == none, id == ebml.IDCluster && clusterEnd == none:
-			end := unknown
-			if !unk {
-				end = pos + n + m + int(size)
-			}
-			if id == ebml.IDSegment {
-				segEnd = end
-			} else {
-				clusterEnd = end
-			}
-			pos += n + m
-		default:
-			require.False(t, unk, "unknown size at %d", pos)
-			pos += n + m + int(size)
-			at[pos] = true
-		}
+	for _, e := range webmtest.OracleWalk(t, data) {
+		at[e.Start], at[e.End] = true, true
 	}
-	require.Equal(t, len(data), pos)
 	return at
 }
 
@@ -376,16 +337,13 @@ func TestWebMSplitterForwardsFast(t *testing.T) {
 	l := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 2, Frames: 3, FrameBytes: 500})
 	c := l.Clusters[0] // starts with audio blocks, then a video keyframe
 	// Find the first video SimpleBlock: the first on track 2.
-	pos := c.Offset + 12 // Cluster ID and 8-byte size
-	for {
-		id, n, _ := readID(l.Data[pos:])
-		size, m, _, _ := readSize(l.Data[pos+n:])
-		if id == ebml.IDSimpleBlock && l.Data[pos+n+m] == 0x82 {
+	video := -1
+	for _, e := range webmtest.OracleWalk(t, l.Data) {
+		if e.Level == 2 && e.Start > c.Offset && e.ID == 0xA3 && l.Data[e.Data] == 0x82 { // SimpleBlock, track 2
+			video = e.Start
 			break
 		}
-		pos += n + m + int(size)
 	}
-	video := pos
 	require.Greater(t, video, c.Offset+20, "the Cluster must start with audio")
 	flagsAt := video + 1 + 2 + 1 + 2 // ID 0xA3, 2-byte size, track, timecode
 

@@ -69,6 +69,13 @@ var configs = []config{
 		Mime: "video/webm;codecs=vp8", Timeslice: 100, DurationMs: 4000,
 		Options: map[string]any{"videoKeyFrameIntervalDuration": 1000},
 	},
+	{
+		// Clusters mostly start without a keyframe: with audio, Chromium
+		// starts Clusters far more often than keyframes come.
+		Name: "camera_vp9-opus_100_kf3000", Source: "camera", Audio: true,
+		Mime: "video/webm;codecs=vp9,opus", Timeslice: 100, DurationMs: 6000,
+		Options: map[string]any{"videoKeyFrameIntervalDuration": 3000},
+	},
 }
 
 var chromiumFlags = []string{

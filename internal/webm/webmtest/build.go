@@ -292,3 +292,11 @@ func buildBlock(spec Spec, b block, audioTrack, videoTrack uint64) []byte {
 	}
 	return ebml.Element(ebml.IDBlockGroup, parts...)
 }
+
+// CuesAfter returns l's stream followed by a Cues element (as ffmpeg
+// writes after the last Cluster), and the Cues.
+func CuesAfter(l Layout) ([]byte, []byte) {
+	cues := ebml.Element(ebml.IDCues, ebml.Element(ebml.IDCuePoint, ebml.Uint(ebml.IDCueTime, 0),
+		ebml.Element(ebml.IDCueTrackPositions, ebml.Uint(ebml.IDCueTrack, 1), ebml.Uint(ebml.IDCueClusterPosition, 0))))
+	return append(append([]byte(nil), l.Data...), cues...), cues
+}
