@@ -637,3 +637,47 @@ func TestSubscriberBinaryClosedWhileStreaming(t *testing.T) {
 		c.CloseNow()
 	}
 }
+
+// What is still queued of a session when the next one starts is of no use
+// to a subscriber: the new Start drops it, but for the End that tells the
+// player the last session is over. So connect/disconnect cycles cannot
+// grow a queue. The same for a recorder restart: a new init replaces an
+// unsent one, with the media after it.
+func TestStartDropsLeftovers(t *testing.T) {
+	hub := NewHub()
+	ctx := testCtx(t)
+	defer hub.Shutdown(ctx)
+	sub, err := hub.Subscribe(ctx, "s")
+	require.NoError(t, err)
+	defer sub.Close()
+	for range 3 {
+		pub, err := hub.Publish(ctx, "s", "x")
+		require.NoError(t, err)
+		require.NoError(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("init")}))
+		require.NoError(t, pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: true, Data: []byte("key")}))
+		require.NoError(t, pub.Close())
+	}
+	var kinds []Kind
+	for range 5 {
+		seg, err := sub.Next(ctx)
+		require.NoError(t, err)
+		kinds = append(kinds, seg.Kind)
+	}
+	assert.Equal(t, []Kind{KindEnd, KindStart, KindInit, KindMedia, KindEnd}, kinds, "the last session, after the End of the one before")
+	assert.Equal(t, uint64(2), hub.Stats().Drops, "the first two sessions' media")
+
+	pub, err := hub.Publish(ctx, "s", "x")
+	require.NoError(t, err)
+	defer pub.Close()
+	require.NoError(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("init1")}))
+	require.NoError(t, pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: true, Data: []byte("key1")}))
+	require.NoError(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("init2")}))
+	require.NoError(t, pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: true, Data: []byte("key2")}))
+	var got []string
+	for range 3 {
+		seg, err := sub.Next(ctx)
+		require.NoError(t, err)
+		got = append(got, seg.Kind.String()+" "+string(seg.Data))
+	}
+	assert.Equal(t, []string{"start ", "init init2", "media key2"}, got, "the unsent init1 and its media were replaced")
+}

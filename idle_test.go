@@ -22,7 +22,7 @@ func TestPublisherActivePastIdleTimeout(t *testing.T) {
 	const timeout, every, active = time.Second, 125 * time.Millisecond, 3 * time.Second
 	for _, mode := range []string{ModeStream, ModeSegments} {
 		t.Run(mode, func(t *testing.T) {
-			e := newEnv(t, WithPublisherIdleTimeout(timeout))
+			e := newEnv(t, WithPublisherIdleTimeout(timeout), WithPublisherMinBytes(1))
 			l := webmtest.Build(webmtest.Spec{Clusters: 40, Frames: 1, FrameBytes: 100})
 			pub := e.publish("s", PublishStart{MIME: l.MIME, Mode: mode})
 			ctx := testCtx(t)

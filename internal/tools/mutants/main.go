@@ -16,7 +16,8 @@
 // The list's format: blocks separated by blank lines, "key: value" lines,
 // "#" comments. Keys: name, file (relative to the module root), find (an
 // exact snippet that must occur exactly once in the file), replace, run
-// (the -run regular expression), pkg (default "."), race (true: always with
+// (the -run regular expression), pkg (default "."; several, space-separated,
+// for a bug whose tests live in more than one package), race (true: always with
 // -race, for a test that needs the race detector's slower scheduling to see
 // the bug every time). A value in double
 // quotes is a Go string literal (for \n and \t); otherwise it is taken as
@@ -173,7 +174,7 @@ func (r runner) test(m mutant) (string, error) {
 	if r.race || m.Race {
 		args = append(args, "-race")
 	}
-	cmd := exec.CommandContext(ctx, "go", append(args, m.Pkg)...)
+	cmd := exec.CommandContext(ctx, "go", append(args, strings.Fields(m.Pkg)...)...)
 	cmd.Dir = r.dir
 	out, err := cmd.CombinedOutput()
 	return string(out), err
