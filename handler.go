@@ -45,15 +45,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "subscribe":
 		role = RoleSubscribe
 	default:
-		h.refuse(w, r, "", 0, http.StatusNotFound, fmt.Errorf("segrelay: no route %q: want /{stream}/publish or /{stream}/subscribe", "/"+p))
+		h.refuse(w, r, "", 0, http.StatusNotFound, fmt.Errorf("relay: no route %q: want /{stream}/publish or /{stream}/subscribe", "/"+p))
 		return
 	}
 	if !validStreamName(name) {
-		h.refuse(w, r, "", role, http.StatusBadRequest, fmt.Errorf("segrelay: bad stream name %q: want 1-128 of [A-Za-z0-9_.-], not starting with a dot", name))
+		h.refuse(w, r, "", role, http.StatusBadRequest, fmt.Errorf("relay: bad stream name %q: want 1-128 of [A-Za-z0-9_.-], not starting with a dot", name))
 		return
 	}
 	if r.Method != http.MethodGet || !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
-		h.refuse(w, r, name, role, http.StatusBadRequest, fmt.Errorf("segrelay: %s needs a WebSocket upgrade (GET with Upgrade: websocket)", "/"+p))
+		h.refuse(w, r, name, role, http.StatusBadRequest, fmt.Errorf("relay: %s needs a WebSocket upgrade (GET with Upgrade: websocket)", "/"+p))
 		return
 	}
 	legacy, err := chooseProtocol(r)
@@ -126,7 +126,7 @@ func chooseProtocol(r *http.Request) (legacy bool, err error) {
 			return false, nil
 		}
 	}
-	return false, fmt.Errorf("segrelay: unsupported subprotocol %q: want %q, or none for the legacy framing", strings.Join(asked, ", "), Subprotocol)
+	return false, fmt.Errorf("relay: unsupported subprotocol %q: want %q, or none for the legacy framing", strings.Join(asked, ", "), Subprotocol)
 }
 
 // httpError answers with status and msg on one line.
@@ -157,7 +157,7 @@ func checkOrigin(r *http.Request, patterns []string) error {
 	}
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("segrelay: bad Origin header %q", origin)
+		return fmt.Errorf("relay: bad Origin header %q", origin)
 	}
 	if strings.EqualFold(r.Host, u.Host) {
 		return nil
@@ -169,13 +169,13 @@ func checkOrigin(r *http.Request, patterns []string) error {
 		}
 		ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(target))
 		if err != nil {
-			return fmt.Errorf("segrelay: bad origin pattern %q: %v", pattern, err)
+			return fmt.Errorf("relay: bad origin pattern %q: %v", pattern, err)
 		}
 		if ok {
 			return nil
 		}
 	}
-	return fmt.Errorf("segrelay: origin %q is not allowed (see WithOriginPatterns)", origin)
+	return fmt.Errorf("relay: origin %q is not allowed (see WithOriginPatterns)", origin)
 }
 
 // checkHost allows a request whose Host matches one of patterns (all when
@@ -199,11 +199,11 @@ func checkHost(r *http.Request, patterns []string) error {
 		}
 		ok, err := path.Match(strings.ToLower(pattern), target)
 		if err != nil {
-			return fmt.Errorf("segrelay: bad host pattern %q: %v", pattern, err)
+			return fmt.Errorf("relay: bad host pattern %q: %v", pattern, err)
 		}
 		if ok {
 			return nil
 		}
 	}
-	return fmt.Errorf("segrelay: host %q is not allowed (see WithHosts)", r.Host)
+	return fmt.Errorf("relay: host %q is not allowed (see WithHosts)", r.Host)
 }
