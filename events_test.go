@@ -193,20 +193,36 @@ func TestEventsNeverBlockPublishing(t *testing.T) {
 		log.add(ev)
 	}), WithSubscriberQueueBytes(100))
 	ctx := testCtx(t)
-	p, err := h.Publish(ctx, "room", "x")
-	require.NoError(t, err)
-	s, err := h.Subscribe(ctx, "room") // never reads: too slow soon
-	require.NoError(t, err)
-	require.NoError(t, p.WriteSegment(Segment{Kind: KindInit, Data: []byte("init")}))
-	for range 10 {
-		require.NoError(t, p.WriteSegment(Segment{Kind: KindMedia, Keyframe: true, Data: make([]byte, 80)}))
-	}
-	_, err = s.Next(ctx)
-	for err == nil {
+	done := make(chan error, 1)
+	go func() { // publishing, which must not wait for the blocked function
+		p, err := h.Publish(ctx, "room", "x")
+		if err != nil {
+			done <- err
+			return
+		}
+		s, err := h.Subscribe(ctx, "room") // never reads: too slow soon
+		if err != nil {
+			done <- err
+			return
+		}
+		p.WriteSegment(Segment{Kind: KindInit, Data: []byte("init")})
+		for range 10 {
+			p.WriteSegment(Segment{Kind: KindMedia, Keyframe: true, Data: make([]byte, 80)})
+		}
 		_, err = s.Next(ctx)
+		for err == nil {
+			_, err = s.Next(ctx)
+		}
+		p.Close()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, ErrTooSlow)
+	case <-ctx.Done():
+		close(release)
+		t.Fatal("publishing waited for the events function")
 	}
-	assert.ErrorIs(t, err, ErrTooSlow)
-	p.Close()
 	assert.Empty(t, log.events(), "nothing delivered while the function is blocked")
 	close(release)
 	log.wait(t, 4)
@@ -323,4 +339,22 @@ func TestCloseSubscriber(t *testing.T) {
 	seg, err := keep.Next(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, KindStart, seg.Kind, "the other subscriber goes on")
+}
+
+// A session that ends before it is announced (a WebSocket peer gone between
+// its upgrade and its first step, a Shutdown in between) reports nothing:
+// neither its start nor its end.
+func TestNoEventsForASessionEndedBeforeItStarted(t *testing.T) {
+	var log eventLog
+	h := NewHub(WithEvents(log.add))
+	s, err := h.subscribe("room")
+	require.NoError(t, err)
+	s.Close()
+	s.announce(nil)
+	p, err := h.claim("room")
+	require.NoError(t, err)
+	p.Close()
+	p.announce(nil)
+	require.NoError(t, h.Shutdown(context.Background())) // waits for the events' delivery
+	assert.Empty(t, log.events())
 }
