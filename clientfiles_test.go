@@ -86,3 +86,45 @@ func TestRelayDTSTypeCheck(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "tsc: %s", out)
 }
+
+// TestRelayJSServed checks the hub serves relay.js (no browser needed).
+func TestRelayJSServed(t *testing.T) {
+	e := newEnv(t)
+	want, err := os.ReadFile("relay.js")
+	require.NoError(t, err)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	get := func(method string, h http.Header) (*http.Response, []byte) {
+		req, err := http.NewRequest(method, e.srv.URL+"/live/relay.js", nil)
+		require.NoError(t, err)
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, body
+	}
+	resp, body := get(http.MethodGet, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "text/javascript; charset=utf-8", resp.Header.Get("Content-Type"))
+	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+	assert.Equal(t, string(want), string(body), "the embedded relay.js is the repository's")
+	etag := resp.Header.Get("ETag")
+	require.NotEmpty(t, etag)
+
+	resp, body = get(http.MethodGet, http.Header{"If-None-Match": {etag}})
+	assert.Equal(t, http.StatusNotModified, resp.StatusCode)
+	assert.Empty(t, body)
+	resp, body = get(http.MethodHead, nil)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Empty(t, body)
+	resp, _ = get(http.MethodPost, nil)
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+
+	// It is an ES module with the documented exports.
+	for _, name := range []string{"export function publish(", "export function play(", "export class Publisher", "export class Player", `SUBPROTOCOL = "segrelay.v1"`} {
+		assert.Contains(t, string(want), name)
+	}
+}

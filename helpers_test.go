@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/segrelay/relay/internal/testutil"
 	"github.com/segrelay/relay/internal/webm/webmtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -42,11 +43,7 @@ func (e *testEnv) url(route string) string {
 	return "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/live/" + route
 }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T) context.Context { return testutil.Ctx(t) }
 
 func (e *testEnv) publish(stream string, start PublishStart) *PublishClient {
 	e.t.Helper()
@@ -77,13 +74,7 @@ func (e *testEnv) dialRaw(route string, protos ...string) *websocket.Conn {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, what, cond)
 }
 
 // readUntilEnd reads a v1 subscriber's segments up to and including End.

@@ -1,4 +1,4 @@
-package relay
+package e2e
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segrelay/relay"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -64,8 +65,8 @@ func statuses(events []pageEvent) []string {
 
 // newErrorsEnv serves a hub made with opts under /live/, counting the
 // requests to each of its routes, and testdata/browser.
-func newErrorsEnv(t *testing.T, opts ...Option) (*Hub, *attemptCounter, *httptest.Server) {
-	hub := NewHub(opts...)
+func newErrorsEnv(t *testing.T, opts ...relay.Option) (*relay.Hub, *attemptCounter, *httptest.Server) {
+	hub := relay.NewHub(opts...)
 	attempts := &attemptCounter{next: hub, n: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.Handle("/live/", http.StripPrefix("/live", attempts))
@@ -96,9 +97,9 @@ const fast = "{reconnectMinDelay: 20, reconnectMaxDelay: 40}"
 // player and a publisher.
 func TestBrowserRefusals(t *testing.T) {
 	b := startBrowser(t)
-	hub, attempts, srv := newErrorsEnv(t, WithMaxSubscribersPerStream(1), WithAuthorize(func(r *http.Request, stream string, role Role) error {
+	hub, attempts, srv := newErrorsEnv(t, relay.WithMaxSubscribersPerStream(1), relay.WithAuthorize(func(r *http.Request, stream string, role relay.Role) error {
 		if stream == "private" {
-			return ErrUnauthorized
+			return relay.ErrUnauthorized
 		}
 		return nil
 	}))
@@ -125,8 +126,8 @@ func TestBrowserRefusals(t *testing.T) {
 		status int
 		reason string
 	}{
-		{"p401", 401, ErrUnauthorized.Error()},
-		{"pub409", 409, ErrStreamBusy.Error()},
+		{"p401", 401, relay.ErrUnauthorized.Error()},
+		{"pub409", 409, relay.ErrStreamBusy.Error()},
 	} {
 		events := pageEvents(t, p, c.name)
 		assert.Equal(t, []string{"failed"}, statuses(events), "%s: straight to failed: %+v", c.name, events)
@@ -155,8 +156,8 @@ func TestBrowserRefusals(t *testing.T) {
 	waitPage(t, p, "the player to connect once there is room", `objs.p429.status === "waiting"`, 10*time.Second)
 	events := pageEvents(t, p, "p429")
 	require.NotEmpty(t, events)
-	assert.Equal(t, pageEvent{Name: "p429", Type: "error", HTTPStatus: 429, Reason: ErrTooManySubscribers.Error(),
-		Error: "RefusedError: segrelay: " + strings.Replace(srv.URL, "http", "ws", 1) + "/live/full/subscribe refused with 429: " + ErrTooManySubscribers.Error()}, events[0])
+	assert.Equal(t, pageEvent{Name: "p429", Type: "error", HTTPStatus: 429, Reason: relay.ErrTooManySubscribers.Error(),
+		Error: "RefusedError: segrelay: " + strings.Replace(srv.URL, "http", "ws", 1) + "/live/full/subscribe refused with 429: " + relay.ErrTooManySubscribers.Error()}, events[0])
 	assert.Contains(t, statuses(events), "reconnecting")
 	assert.NotContains(t, statuses(events), "failed")
 	eval[any](t, p, "objs.p429.close(), null")

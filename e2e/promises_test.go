@@ -1,4 +1,4 @@
-package relay
+package e2e
 
 import (
 	"encoding/json"
@@ -17,7 +17,7 @@ import (
 // asserts only bounds that hold under load (2.5 s, 4 s, 2 s, 6 s) and logs
 // the figures. Opt-in, it also checks the promises:
 //
-//	SEGRELAY_PROMISES=testdata/browser/live-figures.jsonl \
+//	cd e2e && SEGRELAY_PROMISES=testdata/browser/live-figures.jsonl \
 //	    go test -race -count=1 -run 'TestBrowser$' -v .
 //
 // appends one JSON line with the figures, the load average and the commit to

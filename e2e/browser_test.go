@@ -1,9 +1,8 @@
-package relay
+package e2e
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/segrelay/relay"
 	"github.com/segrelay/relay/internal/webm/webmtest"
 )
 
@@ -171,12 +171,12 @@ type browserEnv struct {
 	t   *testing.T
 	srv *httptest.Server
 	mu  sync.Mutex
-	hub *Hub
+	hub *relay.Hub
 }
 
 func newBrowserEnv(t *testing.T, pages string) *browserEnv {
 	t.Helper()
-	e := &browserEnv{t: t, hub: NewHub()}
+	e := &browserEnv{t: t, hub: relay.NewHub()}
 	mux := http.NewServeMux()
 	mux.Handle("/live/", http.StripPrefix("/live", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.currentHub().ServeHTTP(w, r)
@@ -192,7 +192,7 @@ func newBrowserEnv(t *testing.T, pages string) *browserEnv {
 	return e
 }
 
-func (e *browserEnv) currentHub() *Hub {
+func (e *browserEnv) currentHub() *relay.Hub {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.hub
@@ -208,7 +208,7 @@ func (e *browserEnv) restartHub() {
 		e.t.Errorf("hub shutdown: %v", err)
 	}
 	e.mu.Lock()
-	e.hub = NewHub()
+	e.hub = relay.NewHub()
 	e.mu.Unlock()
 }
 
@@ -422,7 +422,7 @@ func (f *figures) table() string {
 // ---------------------------------------------------------------------------
 // The end-to-end tests.
 
-// TestBrowser drives headless Chromium against a Hub on loopback:
+// TestBrowser drives headless Chromium against a relay.Hub on loopback:
 //
 //   - live: a canvas-clock publisher (relay.js publish, default options, or
 //     SEGRELAY_BROWSER_PUBLISH_OPTS as JSON) and three relay.js viewers, one
@@ -719,7 +719,7 @@ func testBrowserLegacy(t *testing.T, b *browser, figs *figures) {
 // SEGRELAY_SCREENSHOTS=DIR it saves screenshots of both pages there.
 func TestBrowserExamplePages(t *testing.T) {
 	b := startBrowser(t, chromedp.WindowSize(820, 720)) // room for the whole page in a screenshot
-	e := newBrowserEnv(t, "examples/minimal/pages")
+	e := newBrowserEnv(t, "../examples/minimal/pages")
 	pub := b.open(t, "example-publish", e.pageURL("publish.html?stream=demo"))
 	ctx, cancel := context.WithTimeout(pub.ctx, 15*time.Second)
 	defer cancel()
@@ -766,58 +766,16 @@ func TestBrowserExamplePages(t *testing.T) {
 	t.Logf("viewer page after the switch to the screen: %q, player %v", eval[string](t, watch, `document.getElementById("text").textContent`), eval[map[string]int](t, watch, "segrelayPlayer().stats"))
 }
 
-// TestRelayJSServed checks the hub serves relay.js (no browser needed).
-func TestRelayJSServed(t *testing.T) {
-	e := newEnv(t)
-	want, err := os.ReadFile("relay.js")
-	require.NoError(t, err)
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	get := func(method string, h http.Header) (*http.Response, []byte) {
-		req, err := http.NewRequest(method, e.srv.URL+"/live/relay.js", nil)
-		require.NoError(t, err)
-		for k, v := range h {
-			req.Header[k] = v
-		}
-		resp, err := client.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return resp, body
-	}
-	resp, body := get(http.MethodGet, nil)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, "text/javascript; charset=utf-8", resp.Header.Get("Content-Type"))
-	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
-	assert.Equal(t, string(want), string(body), "the embedded relay.js is the repository's")
-	etag := resp.Header.Get("ETag")
-	require.NotEmpty(t, etag)
-
-	resp, body = get(http.MethodGet, http.Header{"If-None-Match": {etag}})
-	assert.Equal(t, http.StatusNotModified, resp.StatusCode)
-	assert.Empty(t, body)
-	resp, body = get(http.MethodHead, nil)
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Empty(t, body)
-	resp, _ = get(http.MethodPost, nil)
-	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
-
-	// It is an ES module with the documented exports.
-	for _, name := range []string{"export function publish(", "export function play(", "export class Publisher", "export class Player", `SUBPROTOCOL = "segrelay.v1"`} {
-		assert.Contains(t, string(want), name)
-	}
-}
-
 // TestBrowserPlayerSessions feeds one relay.js viewer a series of publisher
 // sessions from Go: a type the browser cannot play (a clear error, then it
-// waits), then the real MediaRecorder recordings of testdata/recordings one
+// waits), then the real MediaRecorder recordings of ../testdata/recordings one
 // after another (VP8; VP9 + Opus, which needs a new MediaSource because the
 // tracks change; VP9 with alpha in BlockGroups), each played in turn.
 func TestBrowserPlayerSessions(t *testing.T) {
 	b := startBrowser(t)
 	e := newBrowserEnv(t, "testdata/browser")
 	recs := map[string]webmtest.Recording{}
-	for _, r := range webmtest.LoadRecordings(t, "testdata/recordings") {
+	for _, r := range webmtest.LoadRecordings(t, "../testdata/recordings") {
 		recs[r.Name] = r
 	}
 	v := b.open(t, "viewer", e.pageURL("watch.html?stream=rec"))
@@ -827,9 +785,9 @@ func TestBrowserPlayerSessions(t *testing.T) {
 
 	// A type this browser cannot play: an error that says so, and the
 	// player waits for the next session.
-	p, err := DialPublish(ctx, wsURL, PublishStart{MIME: "video/x-segrelay-unplayable", Mode: ModeSegments}, nil)
+	p, err := relay.DialPublish(ctx, wsURL, relay.PublishStart{MIME: "video/x-segrelay-unplayable", Mode: relay.ModeSegments}, nil)
 	require.NoError(t, err)
-	require.NoError(t, p.SendSegment(ctx, Segment{Kind: KindInit, Data: []byte("not media")}))
+	require.NoError(t, p.SendSegment(ctx, relay.Segment{Kind: relay.KindInit, Data: []byte("not media")}))
 	waitPage(t, v, "the player to report the unplayable type", `player.status === "error"`, 10*time.Second)
 	msg := eval[string](t, v, `report().events.filter(e => e[1] === "player-error").map(e => e[2]).join("; ")`)
 	assert.Contains(t, msg, `cannot play "video/x-segrelay-unplayable"`)
@@ -848,7 +806,7 @@ func TestBrowserPlayerSessions(t *testing.T) {
 		rec, ok := recs[s.rec]
 		require.True(t, ok, "recording %s", s.rec)
 		before := eval[int](t, v, "report().frames.length / 3")
-		p, err := DialPublish(ctx, wsURL, PublishStart{MIME: rec.Layout.MIME}, nil)
+		p, err := relay.DialPublish(ctx, wsURL, relay.PublishStart{MIME: rec.Layout.MIME}, nil)
 		require.NoError(t, err)
 		pace := 4 * time.Second / time.Duration(len(rec.Blobs)) // recorded over 4 s
 		for _, blob := range rec.Blobs {
