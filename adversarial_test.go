@@ -644,12 +644,8 @@ func TestSubscriberBinaryClosedWhileStreaming(t *testing.T) {
 // grow a queue. The same for a recorder restart: a new init replaces an
 // unsent one, with the media after it.
 func TestStartDropsLeftovers(t *testing.T) {
-	hub := NewHub()
+	hub, sub := inProcessHub(t)
 	ctx := testCtx(t)
-	defer hub.Shutdown(ctx)
-	sub, err := hub.Subscribe(ctx, "s")
-	require.NoError(t, err)
-	defer sub.Close()
 	for range 3 {
 		pub, err := hub.Publish(ctx, "s", "x")
 		require.NoError(t, err)

@@ -190,3 +190,15 @@ func closeCode(t *testing.T, e *testEnv, route string, msgs ...any) (websocket.S
 		}
 	}
 }
+
+// inProcessHub returns a hub without a server and an in-process subscriber
+// of its stream "s"; both end with the test.
+func inProcessHub(t *testing.T) (*Hub, *Subscriber) {
+	t.Helper()
+	hub := NewHub()
+	t.Cleanup(func() { hub.Shutdown(context.Background()) })
+	sub, err := hub.Subscribe(testCtx(t), "s")
+	require.NoError(t, err)
+	t.Cleanup(func() { sub.Close() })
+	return hub, sub
+}

@@ -13,12 +13,8 @@ import (
 // subscriber skips to the next keyframe like after a byte overflow.
 func TestQueueEntryBound(t *testing.T) {
 	const bound = 4096 // the documented bound, not the package's constant
-	hub := NewHub()
-	ctx := context.Background()
-	defer hub.Shutdown(ctx)
-	sub, err := hub.Subscribe(ctx, "s")
-	require.NoError(t, err)
-	defer sub.Close()
+	hub, sub := inProcessHub(t)
+	ctx := testCtx(t)
 	pub, err := hub.Publish(ctx, "s", "x")
 	require.NoError(t, err)
 	defer pub.Close()
@@ -52,12 +48,8 @@ func TestQueueEntryBound(t *testing.T) {
 // Below the bound nothing is lost: 4,000 tiny segments (with start and
 // init, 4,002 entries) all arrive, in order.
 func TestQueueBelowEntryBoundKeepsAll(t *testing.T) {
-	hub := NewHub()
-	ctx := context.Background()
-	defer hub.Shutdown(ctx)
-	sub, err := hub.Subscribe(ctx, "s")
-	require.NoError(t, err)
-	defer sub.Close()
+	hub, sub := inProcessHub(t)
+	ctx := testCtx(t)
 	pub, err := hub.Publish(ctx, "s", "x")
 	require.NoError(t, err)
 	defer pub.Close()

@@ -96,15 +96,8 @@ func TestRemoteCloseErrors(t *testing.T) {
 		e := newEnv(t, WithSubscriberQueueBytes(256<<10))
 		s := e.subscribe("s") // reads nothing until the hub gave up on it
 		ctx := testCtx(t)
-		pub, err := e.hub.Publish(ctx, "s", "x")
-		require.NoError(t, err)
-		defer pub.Close()
-		require.NoError(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("init")}))
-		chunk := make([]byte, 64<<10)
-		for n := 0; n < 2000 && e.hub.Stats().SlowClosed == 0; n++ {
-			require.NoError(t, pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: n%4 == 0, Data: chunk}))
-		}
-		require.Equal(t, uint64(1), e.hub.Stats().SlowClosed)
+		defer floodUntilSlowClosed(t, e).Close()
+		var err error
 		for err == nil {
 			_, err = s.Next(ctx)
 		}
@@ -145,18 +138,8 @@ func TestSubscribeClientDone(t *testing.T) {
 // A refused handshake keeps the hub's status and body, and errors.Is finds
 // the package's error behind it.
 func TestHandshakeErrorBody(t *testing.T) {
-	e := newEnv(t, WithMaxSubscribers(1), WithAuthorize(func(r *http.Request, stream string, role Role) error {
-		switch stream {
-		case "private":
-			return ErrUnauthorized
-		case "banned":
-			return errors.New("banned: ask the admin")
-		}
-		return nil
-	}))
+	e := refusingEnv(t)
 	ctx := testCtx(t)
-	e.publish("busy", PublishStart{MIME: "video/webm"})
-	e.subscribe("full")
 	cases := []struct {
 		route  string
 		status int
@@ -207,18 +190,8 @@ func TestHandshakeErrorBody(t *testing.T) {
 // close code, 4000 + the HTTP status, and the one-line reason. The refused
 // connection holds nothing: no stream, no slot, no connection of the hub.
 func TestRefusalByClose(t *testing.T) {
-	e := newEnv(t, WithMaxSubscribers(1), WithAuthorize(func(r *http.Request, stream string, role Role) error {
-		switch stream {
-		case "private":
-			return ErrUnauthorized
-		case "banned":
-			return errors.New("banned: ask the admin")
-		}
-		return nil
-	}))
+	e := refusingEnv(t)
 	ctx := testCtx(t)
-	e.publish("busy", PublishStart{MIME: "video/webm"})
-	e.subscribe("full")
 	before := e.hub.Stats()
 	cases := []struct {
 		route  string
@@ -289,4 +262,22 @@ func TestRefusalByCloseSilentPeer(t *testing.T) {
 	assert.True(t, strings.HasPrefix(string(got), "HTTP/1.1 101 "), "%q", got)
 	frame := []byte{0x88, byte(2 + len(ErrUnauthorized.Error())), 4401 >> 8, 4401 & 0xff}
 	assert.Contains(t, string(got), string(frame)+ErrUnauthorized.Error(), "a close frame with 4401 and the reason")
+}
+
+// refusingEnv is a hub that refuses in every way: stream "private" needs a
+// login (401), "banned" is forbidden (403), "busy" has a publisher (409),
+// and its one subscriber slot is taken (429).
+func refusingEnv(t *testing.T) *testEnv {
+	e := newEnv(t, WithMaxSubscribers(1), WithAuthorize(func(r *http.Request, stream string, role Role) error {
+		switch stream {
+		case "private":
+			return ErrUnauthorized
+		case "banned":
+			return errors.New("banned: ask the admin")
+		}
+		return nil
+	}))
+	e.publish("busy", PublishStart{MIME: "video/webm"})
+	e.subscribe("full")
+	return e
 }

@@ -35,12 +35,8 @@ func sendInitAndMedia(t *testing.T, p *Publisher, pattern string) {
 // Seq numbers over two sessions: init and media count up across sessions;
 // Start carries the seq before the session, End the session's last seq.
 func TestStartAndEndSeq(t *testing.T) {
-	hub := NewHub()
-	ctx := context.Background()
-	defer hub.Shutdown(ctx)
-	sub, err := hub.Subscribe(ctx, "s")
-	require.NoError(t, err)
-	defer sub.Close()
+	hub, sub := inProcessHub(t)
+	ctx := testCtx(t)
 
 	// The subscriber reads each session before the next starts: a new
 	// session's Start drops what is left queued of the last one
@@ -77,12 +73,8 @@ func TestStartAndEndSeq(t *testing.T) {
 // End carries the last segment's seq also when the session ends with an
 // init (a recorder restart that sent no media yet) or has no media at all.
 func TestEndSeqAfterInitOnly(t *testing.T) {
-	hub := NewHub()
-	ctx := context.Background()
-	defer hub.Shutdown(ctx)
-	sub, err := hub.Subscribe(ctx, "s")
-	require.NoError(t, err)
-	defer sub.Close()
+	hub, sub := inProcessHub(t)
+	ctx := testCtx(t)
 	pub, err := hub.Publish(ctx, "s", "x")
 	require.NoError(t, err)
 	sendInitAndMedia(t, pub, "")

@@ -145,15 +145,8 @@ func TestTooSlowCloseCode(t *testing.T) {
 	e := newEnv(t, WithSubscriberQueueBytes(256<<10))
 	c := e.dialRaw("s/subscribe", Subprotocol)
 	ctx := testCtx(t)
-	pub, err := e.hub.Publish(ctx, "s", "x")
-	require.NoError(t, err)
-	defer pub.Close()
-	require.NoError(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("init")}))
-	chunk := make([]byte, 64<<10)
-	for n := 0; n < 2000 && e.hub.Stats().SlowClosed == 0; n++ {
-		require.NoError(t, pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: n%4 == 0, Data: chunk}))
-	}
-	require.Equal(t, uint64(1), e.hub.Stats().SlowClosed)
+	defer floodUntilSlowClosed(t, e).Close()
+	var err error
 	for {
 		_, _, err = c.Read(ctx)
 		if err != nil {
@@ -164,4 +157,20 @@ func TestTooSlowCloseCode(t *testing.T) {
 	require.True(t, errors.As(err, &ce), "%v", err)
 	assert.Equal(t, websocket.StatusTryAgainLater, ce.Code)
 	assert.Equal(t, "too slow", ce.Reason)
+}
+
+// floodUntilSlowClosed publishes 64 KB segments to stream "s" of e until
+// the hub closed its one subscriber, which reads nothing, as too slow (2,000
+// segments at most); the caller closes the publisher it returns.
+func floodUntilSlowClosed(t *testing.T, e *testEnv) *Publisher {
+	t.Helper()
+	pub, err := e.hub.Publish(testCtx(t), "s", "x")
+	require.NoError(t, err)
+	require.NoError(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("init")}))
+	chunk := make([]byte, 64<<10)
+	for n := 0; n < 2000 && e.hub.Stats().SlowClosed == 0; n++ {
+		require.NoError(t, pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: n%4 == 0, Data: chunk}))
+	}
+	require.Equal(t, uint64(1), e.hub.Stats().SlowClosed)
+	return pub
 }
