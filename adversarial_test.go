@@ -262,17 +262,31 @@ func TestPublisherMinimumRate(t *testing.T) {
 	t.Run("drip", func(t *testing.T) {
 		c := e.dialRaw("drip/publish", Subprotocol)
 		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(`{"type":"start","mime":"video/webm"}`)))
-		// Drip until the hub closes the connection (a write fails then),
-		// then read its close frame.
-		for i := 0; i < l.InitLen; i++ {
-			if c.Write(ctx, websocket.MessageBinary, l.Data[i:i+1]) != nil {
-				break
+		closed := make(chan error, 1)
+		go func() {
+			var err error
+			for err == nil {
+				_, _, err = c.Read(ctx)
 			}
+			closed <- err
+		}()
+		// Drip a byte every 10 ms for 5 s (500 bytes, far below the
+		// minimum), until the hub closes the connection: after the 1 s
+		// idle timeout, while the drip goes on.
+		begin := time.Now()
+		var err error
+	drip:
+		for i := 0; time.Since(begin) < 5*time.Second && i < len(l.Data); i++ {
+			select {
+			case err = <-closed:
+				break drip
+			default:
+			}
+			c.Write(ctx, websocket.MessageBinary, l.Data[i:i+1])
 			time.Sleep(10 * time.Millisecond)
 		}
-		var err error
-		for err == nil {
-			_, _, err = c.Read(ctx)
+		if err == nil {
+			t.Fatal("a publisher that drips bytes kept its stream for 5 s")
 		}
 		assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "%v", err)
 		assert.Contains(t, err.Error(), "idle: published less than 4096 bytes in 1s")
