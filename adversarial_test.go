@@ -63,9 +63,11 @@ func sendSegment(ctx context.Context, c *websocket.Conn, init, key bool, data []
 // counted, each subscriber's queue kept every one of them (2 GiB in 10 s).
 // Now an init replaces the queued one, and replacing one the subscriber has
 // not received counts as an overflow: the never-reading subscriber is closed
-// as too slow, and the hub holds a few inits at most.
+// as too slow (or, when the machine is so busy that fewer inits come within
+// the write timeout, dropped for its full socket), and the hub holds a few
+// inits at most.
 func TestInitFloodIsBounded(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, WithWriteTimeout(3*time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -102,7 +104,14 @@ func TestInitFloodIsBounded(t *testing.T) {
 	// A few inits in flight (the stream's own, one per queue, one per
 	// socket write, the reader's buffer) and no more: 24 MiB is ample.
 	assert.Less(t, watch.peak, uint64(24<<20), "live heap growth")
-	assert.GreaterOrEqual(t, e.hub.Stats().SlowClosed, uint64(1), "the never-reading subscriber was closed as too slow")
+	// The hub closed the never-reading subscriber: what its socket holds,
+	// then the end (a close frame, or the connection dropped).
+	var err error
+	for err == nil {
+		_, _, err = never.Read(ctx)
+	}
+	require.NoError(t, ctx.Err(), "the never-reading subscriber was not closed")
+	t.Logf("the never-reading subscriber: %v (slow closes: %d)", err, e.hub.Stats().SlowClosed)
 
 	pub.CloseNow()
 	never.CloseNow()
