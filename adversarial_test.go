@@ -260,15 +260,18 @@ func TestStartDeadline(t *testing.T) {
 // A publisher must publish at least the minimum bytes within every idle
 // timeout. One that drips a WebM header a byte at a time publishes nothing
 // and is closed, however often it sends; one that publishes real media stays
-// long past the timeout. (Timing: the active publisher sends a Cluster every
-// 20 ms against a 1 s timeout, a 50-fold margin.)
+// long past the timeout. Timing assumption: nothing here is starved for the
+// 3 s idle timeout (the active publisher sends every 20 ms, for 7 s; the
+// drip is cut after 3 s of its 12).
 func TestPublisherMinimumRate(t *testing.T) {
-	const idle = time.Second
+	const idle = 3 * time.Second
 	e := newEnv(t, WithPublisherIdleTimeout(idle), WithPublisherMinBytes(4096))
-	ctx := testCtx(t)
-	l := webmtest.Build(webmtest.Spec{Clusters: 200, Frames: 1, FrameBytes: 5000})
+	l := webmtest.Build(webmtest.Spec{Clusters: 400, Frames: 1, FrameBytes: 5000})
 
 	t.Run("drip", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
 		c := e.dialRaw("drip/publish", Subprotocol)
 		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(`{"type":"start","mime":"video/webm"}`)))
 		closed := make(chan error, 1)
@@ -279,13 +282,13 @@ func TestPublisherMinimumRate(t *testing.T) {
 			}
 			closed <- err
 		}()
-		// Drip a byte every 10 ms for 5 s (500 bytes, far below the
-		// minimum), until the hub closes the connection: after the 1 s
+		// Drip a byte every 10 ms for 12 s (1,200 bytes, far below the
+		// minimum), until the hub closes the connection: after the 3 s
 		// idle timeout, while the drip goes on.
 		begin := time.Now()
 		var err error
 	drip:
-		for i := 0; time.Since(begin) < 5*time.Second && i < len(l.Data); i++ {
+		for i := 0; time.Since(begin) < 12*time.Second && i < len(l.Data); i++ {
 			select {
 			case err = <-closed:
 				break drip
@@ -295,21 +298,24 @@ func TestPublisherMinimumRate(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		if err == nil {
-			t.Fatal("a publisher that drips bytes kept its stream for 5 s")
+			t.Fatal("a publisher that drips bytes kept its stream for 12 s")
 		}
 		assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "%v", err)
-		assert.Contains(t, err.Error(), "idle: published less than 4096 bytes in 1s")
+		assert.Contains(t, err.Error(), "idle: published less than 4096 bytes in 3s")
 	})
 
 	t.Run("active", func(t *testing.T) {
+		t.Parallel()
+		ctx := testCtx(t)
 		pub := e.publish("active", PublishStart{MIME: l.MIME})
 		require.NoError(t, pub.Send(ctx, l.Data[:l.InitLen]))
 		begin := time.Now()
-		for i, cl := range l.Clusters {
+		for i := 0; time.Since(begin) < 7*time.Second; i++ {
+			require.Less(t, i, len(l.Clusters), "more messages than the sleeps allow")
+			cl := l.Clusters[i]
 			require.NoError(t, pub.Send(ctx, l.Data[cl.Offset:cl.Offset+cl.Len]), "cluster %d", i)
 			time.Sleep(20 * time.Millisecond)
 		}
-		require.Greater(t, time.Since(begin), 3*idle, "the publisher outlived the idle timeout")
 		select {
 		case <-pub.Done():
 			t.Fatalf("the active publisher was closed: %v", pub.Err())

@@ -99,7 +99,9 @@ func TestEventsAndStats(t *testing.T) {
 	var log eventLog
 	e := newEnv(t, WithEvents(log.add))
 	sub := e.subscribe("room")
+	log.wait(t, 1) // announced after the upgrade, which the client may see first
 	pub := e.publish("room", PublishStart{MIME: "x", Mode: ModeSegments})
+	log.wait(t, 2)
 	ctx := testCtx(t)
 	require.NoError(t, pub.SendSegment(ctx, Segment{Kind: KindInit, Data: []byte("12345")}))
 	require.NoError(t, pub.SendSegment(ctx, Segment{Kind: KindMedia, Keyframe: true, Data: []byte("123")}))

@@ -105,6 +105,9 @@ func (sw *subWriter) run() *closeErr {
 		if !ok {
 			return ce
 		}
+		if sw.c.ending.Load() {
+			return nil // a close began (the reader's 1002): its frame goes next
+		}
 		ctx, cancel := context.WithTimeout(sw.ctx, sw.hub.cfg.writeTimeout)
 		sw.buf = appendHeader(sw.buf[:0], &seg, name)
 		err := sw.c.conn.Write(ctx, websocket.MessageText, sw.buf)

@@ -17,7 +17,7 @@ import (
 // is dropped: a peer whose socket is full, or that does not answer a close
 // frame, must not hold a goroutine for long. Shutdown waits shutdownGrace.
 const (
-	closeGrace    = time.Second
+	closeGrace    = 2 * time.Second
 	shutdownGrace = 250 * time.Millisecond
 )
 
@@ -33,6 +33,7 @@ type wsConn struct {
 	cancel  context.CancelFunc
 	closing sync.Once
 	closed  chan struct{} // closed when the connection is closed
+	ending  atomic.Bool   // a close began: writers stop, so the close frame goes next
 
 	// The close frame that ended the connection, for its end event: the
 	// one the hub sent, or else the peer's.
@@ -116,7 +117,10 @@ func (c *wsConn) done() {
 // is gone, without a handshake) unless a close began already, and waits
 // until the connection is closed.
 func (c *wsConn) finish(ce *closeErr) {
-	c.closing.Do(func() { c.close(ce) })
+	c.closing.Do(func() {
+		c.ending.Store(true)
+		c.close(ce)
+	})
 	<-c.closed
 }
 
@@ -124,6 +128,7 @@ func (c *wsConn) finish(ce *closeErr) {
 // goroutine the hub waits for. It does nothing if a close began already.
 func (c *wsConn) closeAsync(ce *closeErr) {
 	c.closing.Do(func() {
+		c.ending.Store(true)
 		c.hub.wg.Add(1)
 		go func() {
 			defer c.hub.wg.Done()
