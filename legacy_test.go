@@ -99,7 +99,9 @@ func TestLegacyToLegacy(t *testing.T) {
 // A legacy publisher watched by a protocol v1 subscriber: each file is an
 // init and its Clusters; the media after each new init is a discontinuity.
 func TestLegacyPublisherToV1Subscriber(t *testing.T) {
-	e := newEnv(t)
+	// Each file ends with a short chunk: no idle-file timeout is needed,
+	// and a 1 s one would split a file whose sender the machine starved.
+	e := newEnv(t, WithLegacyFileTimeout(time.Minute))
 	sub := e.subscribe("room")
 	pub := e.dialRaw("room/publish")
 	a := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 3, KeyEvery: 2})
@@ -166,7 +168,8 @@ func TestV1PublisherToLegacySubscriber(t *testing.T) {
 
 // Real ffmpeg files (known sizes, Cues) through the legacy framing.
 func TestLegacyFFmpegFiles(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, WithLegacyFileTimeout(time.Minute)) // files end with a short chunk
+
 	viewer := e.dialRaw("f/subscribe")
 	sub := e.subscribe("f")
 	pub := e.dialRaw("f/publish")
