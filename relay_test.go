@@ -156,18 +156,6 @@ func TestSegmentsModeSplitData(t *testing.T) {
 	assert.Equal(t, websocket.StatusNormalClosure, websocket.CloseStatus(err), "end closes the session cleanly: %v", err)
 }
 
-// publishSegments publishes init then media with the given keyframe flags
-// (K = keyframe, m = not) through an in-process publisher.
-func publishSegments(t *testing.T, p *Publisher, pattern string) {
-	t.Helper()
-	if !p.hasInitSent() {
-		require.NoError(t, p.WriteSegment(Segment{Kind: KindInit, Data: []byte("init")}))
-	}
-	for i, c := range pattern {
-		require.NoError(t, p.WriteSegment(Segment{Kind: KindMedia, Keyframe: c == 'K', Data: []byte{byte(i), byte(c)}}))
-	}
-}
-
 func TestLateJoinGetsInitAndGOP(t *testing.T) {
 	e := newEnv(t)
 	ctx := testCtx(t)
@@ -322,13 +310,6 @@ func TestPublisherGetsSubscriberCount(t *testing.T) {
 		pub.SendSegment(ctx, Segment{Kind: KindMedia, Keyframe: true, Data: []byte("m")})
 		return pub.Subscribers() == 2
 	})
-}
-
-// hasInitSent reports whether the publisher published an init (test helper).
-func (p *Publisher) hasInitSent() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.started
 }
 
 func TestHTTPErrors(t *testing.T) {
