@@ -138,7 +138,9 @@ func (c *wsConn) closeAsync(ce *closeErr) {
 }
 
 // close sends ce and waits for the peer's answer for closeGrace at most,
-// then drops the connection.
+// then drops the connection. The deadline on the hijacked connection makes
+// whatever the handshake waits for (a full socket, a silent peer) fail in
+// time, as for a refusal (refuse.go).
 func (c *wsConn) close(ce *closeErr) {
 	defer close(c.closed)
 	defer c.drop()
@@ -146,27 +148,14 @@ func (c *wsConn) close(ce *closeErr) {
 		return
 	}
 	c.sent.Store(ce)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.conn.Close(ce.code, clip(ce.reason))
-	}()
-	t := time.NewTimer(closeGrace)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		c.drop() // a full socket or a silent peer: Close returns now
-		<-done
-	}
+	c.netConn.SetDeadline(time.Now().Add(closeGrace))
+	c.conn.Close(ce.code, clip(ce.reason))
 }
 
 // drop ends the connection without a close handshake.
 func (c *wsConn) drop() {
 	c.cancel()
-	if c.netConn != nil {
-		c.netConn.Close()
-	}
+	c.netConn.Close()
 }
 
 // closeConns starts closing every open connection with 1001 (going away),
