@@ -68,7 +68,7 @@ type subWriter struct {
 
 // wait returns the next segment, pinging the peer whenever the stream is
 // idle for the ping interval. A nil closeErr with ok false means the
-// connection is gone.
+// connection is gone or its close began already.
 func (sw *subWriter) wait(ping *time.Timer) (Segment, *closeErr, bool) {
 	for {
 		seg, ok, err := sw.s.next(sw.ctx, ping.C)
@@ -80,6 +80,11 @@ func (sw *subWriter) wait(ping *time.Timer) (Segment, *closeErr, bool) {
 				return Segment{}, closeWith(websocket.StatusNormalClosure, "closed"), false
 			}
 			return Segment{}, closeFor(err), false
+		}
+		if sw.c.ending.Load() {
+			// A close began (the reader's 1002, Shutdown): write nothing
+			// more, so that its frame goes next.
+			return Segment{}, nil, false
 		}
 		if ok {
 			return seg, nil, true
@@ -104,9 +109,6 @@ func (sw *subWriter) run() *closeErr {
 		seg, ce, ok := sw.wait(ping)
 		if !ok {
 			return ce
-		}
-		if sw.c.ending.Load() {
-			return nil // a close began (the reader's 1002): its frame goes next
 		}
 		ctx, cancel := context.WithTimeout(sw.ctx, sw.hub.cfg.writeTimeout)
 		sw.buf = appendHeader(sw.buf[:0], &seg, name)
