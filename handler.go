@@ -52,7 +52,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, "", role, http.StatusBadRequest, fmt.Errorf("relay: bad stream name %q: want 1-128 of [A-Za-z0-9_.-], not starting with a dot", name))
 		return
 	}
-	if r.Method != http.MethodGet || !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+	if !isUpgrade(r) {
 		h.refuse(w, r, name, role, http.StatusBadRequest, fmt.Errorf("relay: %s needs a WebSocket upgrade (GET with Upgrade: websocket)", "/"+p))
 		return
 	}
@@ -131,8 +131,17 @@ func chooseProtocol(r *http.Request) (legacy bool, err error) {
 
 // httpError answers with status and msg on one line.
 func httpError(w http.ResponseWriter, status int, msg string) {
-	msg = strings.NewReplacer("\r", " ", "\n", " ").Replace(msg)
-	http.Error(w, msg, status)
+	http.Error(w, oneLine(msg), status)
+}
+
+// oneLine puts msg on one line, for an HTTP error body or a close reason.
+func oneLine(msg string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(msg)
+}
+
+// isUpgrade reports whether r asks for a WebSocket upgrade.
+func isUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
 }
 
 func headerHasToken(h http.Header, key, token string) bool {

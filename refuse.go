@@ -2,7 +2,6 @@ package relay
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -48,16 +47,12 @@ func (h *Hub) answerRefusal(w http.ResponseWriter, r *http.Request, status int, 
 	// A peer that never answers the close (or keeps sending) must not hold
 	// this goroutine: the deadline bounds the close handshake.
 	hw.conn.SetDeadline(time.Now().Add(closeGrace))
-	msg = strings.NewReplacer("\r", " ", "\n", " ").Replace(msg)
-	conn.Close(websocket.StatusCode(4000+status), clip(msg))
+	conn.Close(websocket.StatusCode(4000+status), clip(oneLine(msg)))
 }
 
 // wantsRefusalClose reports whether r is a WebSocket upgrade offering both
 // Subprotocol and RefusalSubprotocol.
 func wantsRefusalClose(r *http.Request) bool {
-	if r.Method != http.MethodGet || !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
-		return false
-	}
-	return headerHasToken(r.Header, "Sec-WebSocket-Protocol", Subprotocol) &&
+	return isUpgrade(r) && headerHasToken(r.Header, "Sec-WebSocket-Protocol", Subprotocol) &&
 		headerHasToken(r.Header, "Sec-WebSocket-Protocol", RefusalSubprotocol)
 }
