@@ -28,7 +28,6 @@ type Publisher struct {
 	segments  uint64  // init and media segments published
 	mime      string
 	started   bool // Start was published
-	hasInit   bool // an init was published in this session
 	mode      publishMode
 	splitter  *webm.Splitter
 	err       error // set once the publisher can no longer write
