@@ -360,3 +360,28 @@ func TestNoEventsForASessionEndedBeforeItStarted(t *testing.T) {
 	require.NoError(t, h.Shutdown(context.Background())) // waits for the events' delivery
 	assert.Empty(t, log.events())
 }
+
+// Events wait for a slow function in a bounded queue: beyond 4,096 they are
+// dropped and counted, never held.
+func TestEventsQueueIsBounded(t *testing.T) {
+	release := make(chan struct{})
+	var delivered int
+	h := NewHub(WithEvents(func(Event) {
+		<-release
+		delivered++
+	}))
+	ctx := testCtx(t)
+	const sessions = 2100 // 4,200 events
+	for range sessions {
+		s, err := h.Subscribe(ctx, "room")
+		require.NoError(t, err)
+		s.Close()
+	}
+	dropped := h.Stats().EventsDropped
+	// One event may have been taken by the blocked function already.
+	assert.True(t, dropped == 2*sessions-maxPendingEvents || dropped == 2*sessions-maxPendingEvents-1, "dropped %d", dropped)
+	assert.Equal(t, 4096, maxPendingEvents, "the documented bound")
+	close(release)
+	require.NoError(t, h.Shutdown(ctx)) // waits for the delivery
+	assert.Equal(t, uint64(2*sessions)-dropped, uint64(delivered))
+}
