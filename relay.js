@@ -364,6 +364,291 @@ class Connection extends EventTarget {
 }
 
 // ---------------------------------------------------------------------------
+// A WebM recorder on WebCodecs, for browsers whose MediaRecorder cannot make
+// keyframes often
+
+/** Whether this browser's MediaRecorder ignores keyFrameInterval: Firefox's reads only the type and bit rates, and makes a keyframe every 6-7 s (measured, Firefox 153). */
+function recorderIgnoresKeyFrames() {
+  return typeof navigator !== "undefined" && /\bFirefox\/\d/.test(navigator.userAgent || "");
+}
+
+/** Whether WebCodecsRecorder can record stream as WebM of type mime. */
+function webCodecsCanRecord(stream, mime) {
+  const video = stream.getVideoTracks().length > 0;
+  const audio = stream.getAudioTracks().length > 0;
+  if (!/^(video|audio)\/webm/i.test(mime) || !video) return false; // audio only: MediaRecorder's Opus has no keyframes to wait for
+  if (!/vp8/i.test(mime) && /codecs=/i.test(mime)) return false;
+  if (typeof VideoEncoder !== "function" || typeof VideoFrame !== "function" || typeof document === "undefined") return false;
+  if (audio && (typeof AudioEncoder !== "function" || typeof AudioData !== "function" || typeof AudioWorkletNode !== "function")) return false;
+  return true;
+}
+
+/** EBML: an element with id (its bytes) and a body (Uint8Array or array of them). */
+function ebml(id, body) {
+  const parts = Array.isArray(body) ? body : [body];
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const idBytes = [];
+  for (let v = id; v > 0; v = Math.floor(v / 256)) idBytes.unshift(v % 256);
+  let n = 1;
+  while (size >= 2 ** (7 * n) - 1) n++;
+  const out = new Uint8Array(idBytes.length + n + size);
+  out.set(idBytes, 0);
+  for (let k = n - 1, v = size; k >= 0; k--, v = Math.floor(v / 256)) out[idBytes.length + k] = v % 256;
+  out[idBytes.length] |= 0x80 >> (n - 1);
+  let w = idBytes.length + n;
+  for (const p of parts) {
+    out.set(p, w);
+    w += p.length;
+  }
+  return out;
+}
+const ebmlUint = (id, v) => {
+  const b = [];
+  do {
+    b.unshift(v % 256);
+    v = Math.floor(v / 256);
+  } while (v > 0);
+  return ebml(id, new Uint8Array(b));
+};
+const ebmlFloat = (id, v) => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setFloat64(0, v);
+  return ebml(id, b);
+};
+const ebmlString = (id, s) => ebml(id, new TextEncoder().encode(s));
+
+/** The Opus identification header (RFC 7845), the CodecPrivate of an Opus track. */
+function opusHead(channels, sampleRate) {
+  const b = new Uint8Array(19);
+  b.set(new TextEncoder().encode("OpusHead"), 0);
+  const dv = new DataView(b.buffer);
+  b[8] = 1; // version
+  b[9] = channels;
+  dv.setUint16(10, 312, true); // pre-skip
+  dv.setUint32(12, sampleRate, true);
+  return b;
+}
+
+// Gathers what the microphone delivers (128 frames at a time) for the main thread.
+const PCM_WORKLET = `registerProcessor("segrelay-pcm", class extends AudioWorkletProcessor {
+  process(inputs) {
+    const input = inputs[0];
+    if (input && input.length) this.port.postMessage(input.map((c) => c.slice()));
+    return true;
+  }
+});`;
+
+/**
+ * WebCodecsRecorder records a MediaStream as WebM with WebCodecs: VP8 with a
+ * keyframe every keyFrameInterval ms, Opus audio, a Cluster at each keyframe.
+ * It stands in for MediaRecorder where MediaRecorder cannot be asked for
+ * keyframes (Firefox: every 6-7 s, so a late joiner started seconds back and
+ * a viewer that lost a frame waited seconds for the next keyframe), and it
+ * has the part of MediaRecorder's interface the Publisher uses:
+ * ondataavailable, onerror, start(timeslice), stop() and its "stop" event,
+ * state, videoBitsPerSecond.
+ *
+ * Frames come from a video element playing the stream (Firefox has no
+ * MediaStreamTrackProcessor), at the track's frame rate; audio from an
+ * AudioWorklet.
+ */
+class WebCodecsRecorder extends EventTarget {
+  /**
+   * @param {MediaStream} stream
+   * @param {{mimeType: string, keyFrameInterval: number, videoBitsPerSecond?: number, audioBitsPerSecond?: number}} options
+   */
+  constructor(stream, options) {
+    super();
+    this.stream = stream;
+    this.mimeType = options.mimeType;
+    this.videoBitsPerSecond = options.videoBitsPerSecond || 2500000;
+    this.audioBitsPerSecond = options.audioBitsPerSecond || 64000;
+    this._keyEvery = (options.keyFrameInterval > 0 ? options.keyFrameInterval : 1000) * 1000; // µs
+    this.state = "inactive";
+    this.ondataavailable = null;
+    this.onerror = null;
+    this._out = []; // bytes made since the last dataavailable
+    this._cluster = -1; // the open Cluster's time (ms), -1 before the first
+    this._t0 = 0; // µs (performance.now): time 0 of the recording
+    this._lastKey = -Infinity;
+    this._stopped = null; // Promise while stopping
+  }
+
+  start(timeslice) {
+    if (this.state !== "inactive") return;
+    this.state = "recording";
+    this._t0 = now() * 1000;
+    this._run().catch((e) => this._error(e));
+    this._flusher = setInterval(() => this._deliver(), Math.max(10, timeslice || 200));
+  }
+
+  stop() {
+    if (this.state === "inactive") return;
+    this.state = "inactive";
+    this._stopped = this._finish().catch(() => {}).then(() => {
+      clearInterval(this._flusher);
+      this._deliver();
+      this.dispatchEvent(new Event("stop"));
+    });
+  }
+
+  async _run() {
+    const vtrack = this.stream.getVideoTracks()[0];
+    const atrack = this.stream.getAudioTracks()[0];
+    // Video: a muted element plays the track; each tick encodes its current frame.
+    const video = document.createElement("video");
+    video.muted = true;
+    video.playsInline = true;
+    video.srcObject = new MediaStream([vtrack]);
+    this._video = video;
+    await video.play();
+    if (!video.videoWidth) await new Promise((r) => video.addEventListener("resize", r, { once: true }));
+    if (this.state !== "recording") return;
+    const width = video.videoWidth & ~1, height = video.videoHeight & ~1;
+    const fps = Math.min(60, (vtrack.getSettings && vtrack.getSettings().frameRate) || 30);
+    const venc = new VideoEncoder({ output: (chunk) => this._block(1, chunk), error: (e) => this._error(e) });
+    venc.configure({ codec: "vp8", width, height, bitrate: this.videoBitsPerSecond, framerate: fps, latencyMode: "realtime" });
+    this._venc = venc;
+
+    let channels = 0, sampleRate = 48000;
+    if (atrack && /opus/i.test(this.mimeType)) {
+      const ctx = new AudioContext({ sampleRate });
+      this._ctx = ctx;
+      sampleRate = ctx.sampleRate;
+      channels = Math.min(2, (atrack.getSettings && atrack.getSettings().channelCount) || 1);
+      const url = URL.createObjectURL(new Blob([PCM_WORKLET], { type: "text/javascript" }));
+      try {
+        await ctx.audioWorklet.addModule(url);
+      } finally {
+        URL.revokeObjectURL(url);
+      }
+      if (this.state !== "recording") return;
+      const aenc = new AudioEncoder({ output: (chunk) => this._block(2, chunk), error: (e) => this._error(e) });
+      aenc.configure({ codec: "opus", sampleRate, numberOfChannels: channels, bitrate: this.audioBitsPerSecond });
+      this._aenc = aenc;
+      const node = new AudioWorkletNode(ctx, "segrelay-pcm", { numberOfInputs: 1, numberOfOutputs: 0, channelCount: channels, channelCountMode: "explicit" });
+      this._node = node;
+      const per = Math.round(sampleRate / 50); // 20 ms: one Opus frame
+      const acc = [];
+      for (let c = 0; c < channels; c++) acc.push(new Float32Array(per + 8192));
+      let fill = 0, start = -1, sent = 0;
+      node.port.onmessage = (e) => {
+        if (this.state !== "recording") return;
+        const chans = e.data;
+        const n = Math.min(chans[0].length, acc[0].length - fill);
+        if (start < 0) start = now() * 1000 - (n / sampleRate) * 1e6; // µs of the first sample
+        for (let c = 0; c < channels; c++) acc[c].set(chans[Math.min(c, chans.length - 1)].subarray(0, n), fill);
+        fill += n;
+        while (fill >= per) {
+          const data = new Float32Array(per * channels);
+          for (let c = 0; c < channels; c++) {
+            data.set(acc[c].subarray(0, per), c * per);
+            acc[c].copyWithin(0, per, fill);
+          }
+          fill -= per;
+          const timestamp = Math.round(start + (sent / sampleRate) * 1e6);
+          sent += per;
+          const ad = new AudioData({ format: "f32-planar", sampleRate, numberOfFrames: per, numberOfChannels: channels, timestamp, data });
+          if (aenc.state === "configured") aenc.encode(ad);
+          ad.close();
+        }
+      };
+      ctx.createMediaStreamSource(new MediaStream([atrack])).connect(node);
+      await ctx.resume();
+    }
+    this._header(width, height, channels, sampleRate);
+
+    const tick = () => {
+      if (this.state !== "recording") return;
+      this._timer = setTimeout(tick, 1000 / fps);
+      if (venc.encodeQueueSize > 2 || video.readyState < 2) return; // the encoder is behind: skip a frame
+      const t = now() * 1000;
+      const frame = new VideoFrame(video, { timestamp: Math.round(t) });
+      const keyFrame = t - this._lastKey >= this._keyEvery;
+      if (keyFrame) this._lastKey = t;
+      venc.encode(frame, { keyFrame });
+      frame.close();
+    };
+    tick();
+  }
+
+  /** The WebM header: EBML, a Segment of unknown size, Info and Tracks. */
+  _header(width, height, channels, sampleRate) {
+    const tracks = [ebml(0xae, [
+      ebmlUint(0xd7, 1), ebmlUint(0x73c5, 1), ebmlUint(0x83, 1), ebmlString(0x86, "V_VP8"),
+      ebml(0xe0, [ebmlUint(0xb0, width), ebmlUint(0xba, height)]),
+    ])];
+    if (channels) {
+      tracks.push(ebml(0xae, [
+        ebmlUint(0xd7, 2), ebmlUint(0x73c5, 2), ebmlUint(0x83, 2), ebmlString(0x86, "A_OPUS"),
+        ebml(0x63a2, opusHead(channels, sampleRate)), ebmlUint(0x56aa, 6500000), ebmlUint(0x56bb, 80000000),
+        ebml(0xe1, [ebmlFloat(0xb5, sampleRate), ebmlUint(0x9f, channels)]),
+      ]));
+    }
+    this._out.unshift(
+      ebml(0x1a45dfa3, [ebmlUint(0x4286, 1), ebmlUint(0x42f7, 1), ebmlUint(0x42f2, 4), ebmlUint(0x42f3, 8),
+        ebmlString(0x4282, "webm"), ebmlUint(0x4287, 4), ebmlUint(0x4285, 2)]),
+      new Uint8Array([0x18, 0x53, 0x80, 0x67, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+      ebml(0x1549a966, [ebmlUint(0x2ad7b1, 1000000), ebmlString(0x4d80, "segrelay relay.js"), ebmlString(0x5741, "segrelay relay.js")]),
+      ebml(0x1654ae6b, tracks),
+    );
+    this._headed = true;
+  }
+
+  /** Writes one encoded chunk as a SimpleBlock; a video keyframe opens a Cluster. */
+  _block(track, chunk) {
+    if (!this._headed) return;
+    const t = Math.max(0, Math.round((chunk.timestamp - this._t0) / 1000)); // ms
+    const key = chunk.type === "key";
+    if (track === 1 && key) {
+      this._out.push(clusterStart(t));
+      this._cluster = t;
+    } else if (this._cluster < 0) {
+      return; // nothing plays before the first keyframe
+    } else if (t - this._cluster > 30000) {
+      this._out.push(clusterStart(t)); // block times are 16 bits, relative to the Cluster
+      this._cluster = t;
+    }
+    const rel = t - this._cluster;
+    if (rel < -32768) return;
+    const data = new Uint8Array(4 + chunk.byteLength);
+    data[0] = 0x80 | track;
+    data[1] = (rel >> 8) & 0xff;
+    data[2] = rel & 0xff;
+    data[3] = key ? 0x80 : 0;
+    chunk.copyTo(data.subarray(4));
+    this._out.push(ebml(0xa3, data));
+  }
+
+  _deliver() {
+    if (!this._out.length || !this._headed) return;
+    const blob = new Blob(this._out, { type: this.mimeType });
+    this._out = [];
+    if (this.ondataavailable) this.ondataavailable({ data: blob });
+  }
+
+  async _finish() {
+    clearTimeout(this._timer);
+    if (this._node) this._node.port.onmessage = null;
+    const flushes = [];
+    for (const enc of [this._venc, this._aenc]) if (enc && enc.state === "configured") flushes.push(enc.flush().catch(() => {}));
+    await Promise.all(flushes);
+    for (const enc of [this._venc, this._aenc]) if (enc && enc.state !== "closed") enc.close();
+    if (this._ctx) await this._ctx.close().catch(() => {});
+    if (this._video) this._video.srcObject = null;
+  }
+
+  _error(e) {
+    if (this.state === "inactive") return;
+    this.state = "inactive";
+    this._finish().catch(() => {});
+    clearInterval(this._flusher);
+    if (this.onerror) this.onerror({ error: asError(e) });
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Publisher
 
 /**
@@ -377,6 +662,14 @@ class Connection extends EventTarget {
  *   (videoKeyFrameIntervalDuration, where the browser has it; 0 leaves the
  *   browser's default, every 3.5 to 5 s in Chromium). Late joiners start at a
  *   keyframe, so this bounds how long they wait or how far back they start.
+ * @property {"auto"|"mediarecorder"|"webcodecs"} [encoder="auto"] what records:
+ *   MediaRecorder, or WebCodecs (VP8 and Opus, muxed to WebM here) where
+ *   MediaRecorder ignores keyFrameInterval. "auto" takes WebCodecs in
+ *   Firefox, whose MediaRecorder makes a keyframe every 6-7 s whatever it
+ *   is asked (late joiners start that far back, and a lost frame freezes the
+ *   picture until the next keyframe), and MediaRecorder elsewhere, or where
+ *   WebCodecs cannot record the stream (audio only, no VideoEncoder, a VP9
+ *   mimeType).
  * @property {number} [videoBitsPerSecond] passed to MediaRecorder.
  * @property {number} [audioBitsPerSecond] passed to MediaRecorder.
  * @property {number} [maxSendLag=2000] ms: when the oldest byte not yet sent
@@ -447,6 +740,8 @@ export class Publisher extends Connection {
     this.subscribers = null;
     /** The MediaRecorder type in use. */
     this.mimeType = "";
+    /** What records: "mediarecorder", or "webcodecs" (see PublishOptions.encoder); "" before the first recorder. */
+    this.encoder = "";
     /** Counters, for display and tests. */
     this.stats = { bytesSent: 0, blobs: 0, restarts: 0, reconnects: 0, sendLag: 0 };
 
@@ -611,7 +906,15 @@ export class Publisher extends Connection {
   _startRecorder(ws) {
     let rec;
     try {
-      rec = new MediaRecorder(this.stream, this._recorderOptions());
+      const enc = this.options.encoder;
+      const wc = enc === "webcodecs" || (enc !== "mediarecorder" && recorderIgnoresKeyFrames());
+      if (wc && webCodecsCanRecord(this.stream, this.mimeType)) {
+        rec = new WebCodecsRecorder(this.stream, { ...this._recorderOptions(), keyFrameInterval: this.options.keyFrameInterval });
+        this.encoder = "webcodecs";
+      } else {
+        rec = new MediaRecorder(this.stream, this._recorderOptions());
+        this.encoder = "mediarecorder";
+      }
     } catch (e) {
       this._failed(asError(e));
       return;
@@ -733,6 +1036,342 @@ export class Publisher extends Connection {
  */
 export function publish(url, stream, options) {
   return new Publisher(url, stream, options);
+}
+
+// ---------------------------------------------------------------------------
+// WebM media as a SourceBuffer wants it
+
+const ID_CLUSTER = 0x1f43b675;
+const ID_TIMESTAMP = 0xe7;
+const ID_SIMPLEBLOCK = 0xa3;
+const ID_BLOCKGROUP = 0xa0;
+const ID_BLOCK = 0xa1;
+const ID_REFERENCEBLOCK = 0xfb;
+const ID_SEGMENT = 0x18538067;
+const ID_TRACKS = 0x1654ae6b;
+const ID_TRACKENTRY = 0xae;
+const ID_TRACKNUMBER = 0xd7;
+const ID_TRACKTYPE = 0x83;
+
+/** Reads an EBML variable-size integer at i: {len, value} (value -1: unknown size), or null. */
+function readVint(b, i, keepMarker) {
+  if (i >= b.length) return null;
+  const first = b[i];
+  let len = 1;
+  while (len <= 8 && !(first & (0x80 >> (len - 1)))) len++;
+  if (len > 8 || i + len > b.length) return null;
+  let value = keepMarker ? first : first & (0xff >> len);
+  let ones = value === 0xff >> len;
+  for (let k = 1; k < len; k++) {
+    value = value * 256 + b[i + k];
+    if (b[i + k] !== 0xff) ones = false;
+  }
+  return { len, value: !keepMarker && ones ? -1 : value };
+}
+
+/** The bytes of a Cluster of unknown size and its Timestamp. */
+function clusterStart(time) {
+  const out = new Uint8Array([0x1f, 0x43, 0xb6, 0x75, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xe7, 0x88, 0, 0, 0, 0, 0, 0, 0, 0]);
+  for (let k = 21, v = time; k >= 14; k--, v = Math.floor(v / 256)) out[k] = v % 256;
+  return out;
+}
+
+function readUint(b, start, end) {
+  let v = 0;
+  for (let k = start; k < end; k++) v = v * 256 + b[k];
+  return v;
+}
+
+/** The track number of the first video track of a WebM init segment, or 0. */
+function webmVideoTrack(b) {
+  const walk = (start, end) => {
+    for (let i = start; i < end; ) {
+      const id = readVint(b, i, true);
+      const size = id && readVint(b, i + id.len, false);
+      if (!size) return 0;
+      const body = i + id.len + size.len;
+      const stop = size.value < 0 ? end : Math.min(end, body + size.value);
+      if (id.value === ID_SEGMENT || id.value === ID_TRACKS) {
+        const found = walk(body, stop);
+        if (found || id.value === ID_TRACKS) return found;
+      } else if (id.value === ID_TRACKENTRY) {
+        let number = 0, type = 0;
+        for (let j = body; j < stop; ) {
+          const cid = readVint(b, j, true);
+          const csize = cid && readVint(b, j + cid.len, false);
+          if (!csize || csize.value < 0) break;
+          const cbody = j + cid.len + csize.len;
+          if (cid.value === ID_TRACKNUMBER) number = readUint(b, cbody, cbody + csize.value);
+          if (cid.value === ID_TRACKTYPE) type = readUint(b, cbody, cbody + csize.value);
+          j = cbody + csize.value;
+        }
+        if (type === 1) return number;
+      }
+      if (size.value < 0) return 0;
+      i = body + size.value;
+    }
+    return 0;
+  };
+  return walk(0, b.length);
+}
+
+/**
+ * Splits WebM media bytes that start at an element boundary inside a Segment
+ * (what the hub forwards) into the elements that matter here: Cluster
+ * headers, Cluster Timestamps, blocks (with track, relative time, keyframe
+ * flag and where the relative time is), and the rest. Null if they do not
+ * parse.
+ */
+function webmElements(b) {
+  const out = [];
+  for (let i = 0; i < b.length; ) {
+    const id = readVint(b, i, true);
+    const size = id && readVint(b, i + id.len, false);
+    if (!size) return null;
+    const body = i + id.len + size.len;
+    if (id.value === ID_CLUSTER) {
+      out.push({ kind: "cluster", start: i, end: body }); // its children follow
+      i = body;
+      continue;
+    }
+    if (size.value < 0) return null;
+    const end = body + size.value;
+    if (end > b.length) return null;
+    if (id.value === ID_TIMESTAMP) {
+      out.push({ kind: "timestamp", start: i, end, value: readUint(b, body, end) });
+    } else if (id.value === ID_SIMPLEBLOCK || id.value === ID_BLOCKGROUP) {
+      let blk = body, blkEnd = end, keyframe = true;
+      if (id.value === ID_BLOCKGROUP) {
+        blk = -1;
+        for (let j = body; j < end; ) {
+          const cid = readVint(b, j, true);
+          const csize = cid && readVint(b, j + cid.len, false);
+          if (!csize || csize.value < 0) return null;
+          const cbody = j + cid.len + csize.len;
+          if (cid.value === ID_BLOCK) (blk = cbody), (blkEnd = cbody + csize.value);
+          if (cid.value === ID_REFERENCEBLOCK) keyframe = false;
+          j = cbody + csize.value;
+        }
+        if (blk < 0) return null;
+      }
+      const track = readVint(b, blk, false);
+      if (!track || blk + track.len + 3 > blkEnd) return null;
+      const at = blk + track.len; // the signed 16-bit time relative to the Cluster
+      if (id.value === ID_SIMPLEBLOCK) keyframe = (b[at + 2] & 0x80) !== 0;
+      out.push({ kind: "block", start: i, end, track: track.value, rel: ((b[at] << 24) >> 16) | b[at + 1], at, keyframe });
+    } else {
+      out.push({ kind: "other", start: i, end });
+    }
+    i = end;
+  }
+  return out;
+}
+
+/**
+ * WebMAppender turns the WebM media segments of one session into what to
+ * append to a SourceBuffer, so that MSE does not throw frames away. Both
+ * fixes matter where keyframes are rare, as in Firefox's MediaRecorder output
+ * (a keyframe every 6-7 s): MSE drops what it cannot decode until the next
+ * keyframe, so a mistake costs seconds of frozen picture.
+ *
+ * 1. One Cluster per GOP. Neither browser knows how long the last frame of a
+ *    Cluster lasts and guesses; when the next Cluster's first frame starts
+ *    before that guess ends, the SourceBuffer replaces the overlapped frame,
+ *    and the frames that depend on it go too (Firefox 153 and Chromium 156,
+ *    measured). Firefox starts a Cluster every second, mostly without a
+ *    keyframe. The appender folds such a Cluster into the one before it: it
+ *    drops the Cluster header and Timestamp and shifts its blocks' times
+ *    (16 bits, relative to the Cluster) by the difference. A Cluster that
+ *    starts with a keyframe, or whose times would not fit, stays.
+ * 2. No append ends before a gap. A SourceBuffer that sees the first frame of
+ *    an append come more than twice the longest frame duration after the
+ *    last frame it has takes it for a discontinuity and drops frames until a
+ *    keyframe (Firefox; an encoder under load skips frames). Frames inside one
+ *    append are not checked, so the appender ends an append only where every
+ *    track's next frame follows at its usual interval, and holds the rest
+ *    (usually one frame) for the next segment; after 500 ms it appends what
+ *    it holds anyway.
+ *
+ * The bytes are copied only where they change (folding rewrites them).
+ */
+class WebMAppender {
+  /** @param {number} videoTrack the video track's number, from the init (0: none) */
+  constructor(videoTrack) {
+    this._video = videoTrack;
+    this._held = null; // bytes not appended yet
+    this._heldAt = 0; // when they were first held
+    // The parsing state where the held bytes (or the next segment) begin:
+    // the Cluster the bytes are in, the Cluster the SourceBuffer sees them in
+    // (not the same one when folded), and whether a Cluster header was just
+    // dropped (its Timestamp goes too).
+    this._state = { cluster: -1, open: -1, dropping: false };
+    this._last = new Map(); // track -> [time before last, last time] appended
+  }
+
+  /** When the held bytes were first held (performance.now), 0 if none. */
+  heldSince() {
+    return this._held ? this._heldAt : 0;
+  }
+
+  /** Returns everything held, ready to append (null if none). */
+  flush() {
+    if (!this._held) return null;
+    const b = this._held;
+    this._held = null;
+    const els = webmElements(b);
+    return els ? this._emit(b, els, els.length) : b;
+  }
+
+  /** Takes the next media segment (an ArrayBuffer); returns what to append now (maybe empty). */
+  take(buf) {
+    const data = new Uint8Array(buf);
+    let b = data;
+    if (this._held) {
+      b = new Uint8Array(this._held.length + data.length);
+      b.set(this._held, 0);
+      b.set(data, this._held.length);
+      this._held = null;
+    }
+    const els = webmElements(b);
+    if (!els) {
+      // Not WebM we can read: append it as it is, and start afresh.
+      this._state = { cluster: -1, open: -1, dropping: false };
+      this._last.clear();
+      return b;
+    }
+    const blocks = [];
+    for (let k = 0; k < els.length; k++) if (els[k].kind === "block") blocks.push(k);
+    // Append up to the last element before a block it is safe to end before.
+    let cut = 0;
+    const times = this._times(els);
+    for (let n = blocks.length - 1; n >= 1; n--) {
+      if (this._safeBefore(els, times, blocks, n)) {
+        cut = blocks[n - 1] + 1;
+        break;
+      }
+    }
+    if (!cut && blocks.length && times[blocks[blocks.length - 1]] - times[blocks[0]] > 500) cut = els.length;
+    if (cut < els.length && !this._held) this._heldAt = now();
+    const out = this._emit(b, els, cut);
+    if (cut < els.length) this._held = b.subarray(els[cut].start);
+    return out;
+  }
+
+  /** The absolute time of each block of els (NaN for other elements), from the current state. */
+  _times(els) {
+    const times = new Array(els.length).fill(NaN);
+    let cluster = this._state.cluster;
+    for (let k = 0; k < els.length; k++) {
+      const e = els[k];
+      if (e.kind === "timestamp") cluster = e.value;
+      else if (e.kind === "block") times[k] = cluster < 0 ? NaN : cluster + e.rel;
+    }
+    return times;
+  }
+
+  /** Whether an append may end right before the block els[blocks[n]]. */
+  _safeBefore(els, times, blocks, n) {
+    const k = blocks[n];
+    if (els[k - 1].kind !== "block") return false; // not right after a Cluster's start
+    const seen = new Map();
+    for (const [track, t] of this._last) seen.set(track, t.slice());
+    for (let m = 0; m < n; m++) {
+      const e = els[blocks[m]];
+      const t = seen.get(e.track);
+      seen.set(e.track, [t ? t[1] : NaN, times[blocks[m]]]);
+    }
+    for (const [track, [before, last]] of seen) {
+      let next = NaN;
+      for (let m = n; m < blocks.length; m++) {
+        if (els[blocks[m]].track === track) {
+          next = times[blocks[m]];
+          break;
+        }
+      }
+      if (isNaN(next)) return false; // cannot tell yet
+      if (!isNaN(before) && next - last > 1.5 * (last - before)) return false;
+    }
+    return true;
+  }
+
+  /** Returns the bytes of els[0..cut) as they are to be appended, and moves the state past them. */
+  _emit(b, els, cut) {
+    const st = this._state;
+    const pieces = [];
+    let pos = 0; // b[pos..] is not in pieces yet
+    const skip = (e) => {
+      pieces.push(b.subarray(pos, e.start));
+      pos = e.end;
+    };
+    for (let k = 0; k < cut; k++) {
+      const e = els[k];
+      if (e.kind === "cluster") {
+        st.dropping = this._fold(els, k);
+        if (st.dropping) skip(e);
+      } else if (e.kind === "timestamp") {
+        st.cluster = e.value;
+        if (st.dropping) skip(e);
+        else st.open = e.value;
+      } else if (e.kind === "other") {
+        if (st.dropping) skip(e); // a folded Cluster's other children (Position, PrevSize)
+      } else {
+        st.dropping = false;
+        if (st.cluster < 0) continue;
+        const t = this._last.get(e.track);
+        this._last.set(e.track, [t ? t[1] : NaN, st.cluster + e.rel]);
+        if (st.open === st.cluster) continue;
+        const rel = e.rel + st.cluster - st.open;
+        pieces.push(b.subarray(pos, e.start));
+        pos = e.start;
+        if (rel < -32768 || rel > 32767) {
+          // Too far from the open Cluster: open a new one here.
+          pieces.push(clusterStart(st.cluster));
+          st.open = st.cluster;
+          continue;
+        }
+        const block = b.slice(e.start, e.end);
+        block[e.at - e.start] = (rel >> 8) & 0xff;
+        block[e.at - e.start + 1] = rel & 0xff;
+        pieces.push(block);
+        pos = e.end;
+      }
+    }
+    const end = cut < els.length ? els[cut].start : b.length;
+    if (!pieces.length) return b.subarray(0, end);
+    pieces.push(b.subarray(pos, end));
+    let size = 0;
+    for (const p of pieces) size += p.length;
+    const out = new Uint8Array(size);
+    let w = 0;
+    for (const p of pieces) {
+      out.set(p, w);
+      w += p.length;
+    }
+    return out;
+  }
+
+  /** Whether the Cluster whose header is els[k] folds into the open one. */
+  _fold(els, k) {
+    const open = this._state.open;
+    if (!this._video || open < 0) return false;
+    let time = -1;
+    const rels = [];
+    let firstVideo = null;
+    for (let j = k + 1; j < els.length && els[j].kind !== "cluster"; j++) {
+      if (els[j].kind === "timestamp") time = els[j].value;
+      if (els[j].kind === "block") {
+        rels.push(els[j].rel);
+        if (!firstVideo && els[j].track === this._video) firstVideo = els[j];
+      }
+    }
+    if (time < 0 || !firstVideo || firstVideo.keyframe) return false;
+    // The blocks here must fit (later ones that do not open a new Cluster: see _emit).
+    for (const rel of rels) {
+      const shifted = rel + time - open;
+      if (shifted < -32768 || shifted > 32767) return false;
+    }
+    return true;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -1039,6 +1678,7 @@ export class Player extends Connection {
     this._lastRecv = 0; // when media was last received
     this._unplayable = ""; // the session's mime when it cannot be played
     this._waitKey = true; // drop media until a keyframe
+    /** @type {WebMAppender|null} */ this._webm = null; // the session's WebM media, as MSE wants it
 
     // Media Source Extensions: the MediaSource of the moment and its append queue.
     this._MS = mediaSourceClass();
@@ -1058,6 +1698,12 @@ export class Player extends Connection {
     this._smooth = NaN; // latency, smoothed over about a second (the controller's input)
     this._lastCT = -1;
     this._stuckSince = 0;
+    // A seek decodes from the keyframe before its target: far from one it
+    // takes long (Chromium: about 0.15 s per second of GOP, measured), and
+    // the player is that much further behind when it lands. A jump must not
+    // cost more than it saves, or the player jumps again and again.
+    this._seekStart = 0; // when the last seek began (0: none running)
+    this._seekCost = 0; // seconds the last seek took
     this._userPaused = false;
     this._selfPause = false;
     this._lastLatencyEvent = 0;
@@ -1154,6 +1800,7 @@ export class Player extends Connection {
           break;
         case "end":
           this._live = false;
+          this._appendHeld();
           this._setStatus("waiting", "the publisher left");
           break;
         default: // unknown types are ignored: room to grow
@@ -1208,6 +1855,8 @@ export class Player extends Connection {
     if (this._unplayable || !this._mse) return;
     this.stats.inits++;
     this._waitKey = true;
+    this._appendHeld();
+    this._webm = /webm/i.test(this._mse.mime) ? new WebMAppender(webmVideoTrack(new Uint8Array(data))) : null;
     this._mse.push({ kind: "init", data, bytes: data.byteLength });
   }
 
@@ -1234,11 +1883,24 @@ export class Player extends Connection {
     if (this._mse.queuedBytes() > 64 * 1024 * 1024) {
       // The SourceBuffer does not keep up at all: drop what waits, resume at a keyframe.
       this._mse.dropMedia();
+      this._webm = this._webm && new WebMAppender(this._webm._video);
       this._waitKey = true;
       this.stats.droppedSegments++;
       return;
     }
-    this._mse.push({ kind: "media", data, bytes: data.byteLength, t, keyframe: !!hdr.keyframe, burst: this._burst });
+    if (hdr.discontinuity && this._webm) {
+      // Media was skipped: what is held ends where it was.
+      this._appendHeld();
+      this._webm = new WebMAppender(this._webm._video);
+    }
+    const append = this._webm ? this._webm.take(data) : data;
+    if (append.byteLength) this._mse.push({ kind: "media", data: append, bytes: append.byteLength, t, keyframe: !!hdr.keyframe, burst: this._burst });
+  }
+
+  /** Appends what the WebMAppender holds: the session ends, a new init or a gap comes, or nothing came for a while. */
+  _appendHeld() {
+    const held = this._webm && this._webm.flush();
+    if (held && this._mse) this._mse.push({ kind: "media", data: held, bytes: held.byteLength, t: now(), keyframe: false, burst: this._burst });
   }
 
   // --- MediaSource: which one, and starting over (AppendQueue feeds it)
@@ -1250,6 +1912,7 @@ export class Player extends Connection {
     if (!first) this.stats.resets++;
     this._resync = true;
     this._edgeEnd = this._edgeTime = 0;
+    this._webm = null; // the hub sends an init before media
     this._mse = new AppendQueue(this._MS, this.video, mime, {
       appended: (op, end) => this._appended(op, end),
       dropped: (op) => {
@@ -1344,6 +2007,7 @@ export class Player extends Connection {
     if (why === "jump") this.stats.jumps++;
     else if (why === "gap") this.stats.gapSkips++;
     else if (why === "nudge") this.stats.nudges++;
+    this._seekStart = now();
     v.currentTime = time;
   }
 
@@ -1384,6 +2048,8 @@ export class Player extends Connection {
         break;
       case "seeked":
         this._stuckSince = 0;
+        if (this._seekStart) this._seekCost = (now() - this._seekStart) / 1000;
+        this._seekStart = 0;
         break;
     }
   }
@@ -1397,6 +2063,8 @@ export class Player extends Connection {
       this._reconnect("no data for " + this.options.idleTimeout + " ms");
       return;
     }
+    const held = this._webm ? this._webm.heldSince() : 0;
+    if (held && t - held > 500) this._appendHeld(); // no next segment soon: append what waits
     if (!this._mse || !this._mse.open()) return;
     const b = v.buffered;
     if (!b.length || this._resync) {
@@ -1441,7 +2109,7 @@ export class Player extends Connection {
     }
 
     if (!v.paused && !v.seeking) {
-      if (smooth > target + this.options.jumpThreshold && end - ct > 0.1) {
+      if (smooth > target + Math.max(this.options.jumpThreshold, 2 * this._seekCost) && end - ct > 0.1) {
         // Far behind (a background tab, a long stall): jump.
         this._seek(Math.max(b.start(b.length - 1), end - Math.max(0.05, target - since)), "jump");
       } else if (stuck > 1000 && lag > 0.3 && v.readyState < 3) {
