@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -59,10 +60,24 @@ func needChromium(t *testing.T) string {
 	return p
 }
 
-// browser is one headless Chromium, with a fresh profile, for one test.
+// browser is one headless browser, with a fresh profile, for one test:
+// Chromium driven over CDP (chromedp) or Firefox over WebDriver BiDi
+// (firefox_test.go). Tests use both alike through open, eval, tryEval and
+// waitPage.
 type browser struct {
-	t   *testing.T
-	ctx context.Context // the first tab's context; pages are children
+	t    *testing.T
+	kind string          // "chromium" or "firefox"
+	ctx  context.Context // Chromium: the first tab's context; pages are children
+	ff   *firefox        // Firefox
+}
+
+// startBrowserKind starts a browser of the given kind ("chromium", "firefox").
+func startBrowserKind(t *testing.T, kind string) *browser {
+	t.Helper()
+	if kind == "firefox" {
+		return startFirefox(t)
+	}
+	return startBrowser(t)
 }
 
 func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
@@ -95,23 +110,48 @@ func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser 
 		bcancel() // closes the browser and waits for it
 		acancel() // waits for the allocator's goroutines
 	})
-	return &browser{t: t, ctx: bctx}
+	return &browser{t: t, kind: "chromium", ctx: bctx}
 }
 
 // page is one page, in a window of its own: a page in a background tab may
 // never render its video.
 type page struct {
 	name    string
-	ctx     context.Context
+	ctx     context.Context // Chromium
 	cancel  context.CancelFunc
 	logDone chan struct{}
+	ff      *firefox // Firefox
+	bctx    string   // Firefox: its browsing context
 	mu      sync.Mutex
 	console []string
+}
+
+func (p *page) addConsole(l string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.console) < 200 {
+		p.console = append(p.console, l)
+	}
+}
+
+// dumpConsole logs the page's console lines if the test failed.
+func (p *page) dumpConsole(t *testing.T) {
+	if !t.Failed() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.console {
+		t.Logf("%s console: %s", p.name, l)
+	}
 }
 
 // open opens url in a new window and waits for it to load.
 func (b *browser) open(t *testing.T, name, url string) *page {
 	t.Helper()
+	if b.ff != nil {
+		return b.ff.open(t, name, url)
+	}
 	ctx, cancel := chromedp.NewContext(b.ctx)
 	p := &page{name: name, ctx: ctx, cancel: cancel, logDone: make(chan struct{})}
 	msgs := chromedp.Console(ctx) // creates the target; subscribes before the page runs
@@ -121,21 +161,11 @@ func (b *browser) open(t *testing.T, name, url string) *page {
 			if err != nil {
 				return
 			}
-			p.mu.Lock()
-			if len(p.console) < 200 {
-				p.console = append(p.console, m.String())
-			}
-			p.mu.Unlock()
+			p.addConsole(m.String())
 		}
 	}()
 	t.Cleanup(func() {
-		if t.Failed() {
-			p.mu.Lock()
-			for _, l := range p.console {
-				t.Logf("%s console: %s", name, l)
-			}
-			p.mu.Unlock()
-		}
+		p.dumpConsole(t)
 		p.close()
 	})
 	tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
@@ -158,6 +188,17 @@ func eval[T any](t *testing.T, p *page, expr string) T {
 }
 
 func tryEval[T any](p *page, expr string) (T, error) {
+	if p.ff != nil {
+		var v T
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		data, err := p.ff.evalJSON(ctx, p.bctx, expr)
+		if err != nil {
+			return v, err
+		}
+		err = json.Unmarshal(data, &v)
+		return v, err
+	}
 	ctx, cancel := context.WithTimeout(p.ctx, 15*time.Second)
 	defer cancel()
 	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
