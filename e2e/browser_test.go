@@ -426,7 +426,7 @@ type figures struct {
 	rows [][3]string        // figure, target, measured
 	ms   map[string]float64 // promised figures, for checkPromises (promises_test.go)
 
-	before machineSample // when TestBrowser began (promises_test.go)
+	before machineSample // when the pair began (promises_test.go)
 
 	// issueTargets: the pair has Firefox in it; its table shows the
 	// targets of issue 15 (a stall or two, a late joiner within 1 s)
