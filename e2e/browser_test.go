@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -59,10 +60,24 @@ func needChromium(t *testing.T) string {
 	return p
 }
 
-// browser is one headless Chromium, with a fresh profile, for one test.
+// browser is one headless browser, with a fresh profile, for one test:
+// Chromium driven over CDP (chromedp) or Firefox over WebDriver BiDi
+// (firefox_test.go). Tests use both alike through open, eval, tryEval and
+// waitPage.
 type browser struct {
-	t   *testing.T
-	ctx context.Context // the first tab's context; pages are children
+	t    *testing.T
+	kind string          // "chromium" or "firefox"
+	ctx  context.Context // Chromium: the first tab's context; pages are children
+	ff   *firefox        // Firefox
+}
+
+// startBrowserKind starts a browser of the given kind ("chromium", "firefox").
+func startBrowserKind(t *testing.T, kind string) *browser {
+	t.Helper()
+	if kind == "firefox" {
+		return startFirefox(t)
+	}
+	return startBrowser(t)
 }
 
 func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
@@ -95,23 +110,48 @@ func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser 
 		bcancel() // closes the browser and waits for it
 		acancel() // waits for the allocator's goroutines
 	})
-	return &browser{t: t, ctx: bctx}
+	return &browser{t: t, kind: "chromium", ctx: bctx}
 }
 
 // page is one page, in a window of its own: a page in a background tab may
 // never render its video.
 type page struct {
 	name    string
-	ctx     context.Context
+	ctx     context.Context // Chromium
 	cancel  context.CancelFunc
 	logDone chan struct{}
+	ff      *firefox // Firefox
+	bctx    string   // Firefox: its browsing context
 	mu      sync.Mutex
 	console []string
+}
+
+func (p *page) addConsole(l string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.console) < 200 {
+		p.console = append(p.console, l)
+	}
+}
+
+// dumpConsole logs the page's console lines if the test failed.
+func (p *page) dumpConsole(t *testing.T) {
+	if !t.Failed() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.console {
+		t.Logf("%s console: %s", p.name, l)
+	}
 }
 
 // open opens url in a new window and waits for it to load.
 func (b *browser) open(t *testing.T, name, url string) *page {
 	t.Helper()
+	if b.ff != nil {
+		return b.ff.open(t, name, url)
+	}
 	ctx, cancel := chromedp.NewContext(b.ctx)
 	p := &page{name: name, ctx: ctx, cancel: cancel, logDone: make(chan struct{})}
 	msgs := chromedp.Console(ctx) // creates the target; subscribes before the page runs
@@ -121,21 +161,11 @@ func (b *browser) open(t *testing.T, name, url string) *page {
 			if err != nil {
 				return
 			}
-			p.mu.Lock()
-			if len(p.console) < 200 {
-				p.console = append(p.console, m.String())
-			}
-			p.mu.Unlock()
+			p.addConsole(m.String())
 		}
 	}()
 	t.Cleanup(func() {
-		if t.Failed() {
-			p.mu.Lock()
-			for _, l := range p.console {
-				t.Logf("%s console: %s", name, l)
-			}
-			p.mu.Unlock()
-		}
+		p.dumpConsole(t)
 		p.close()
 	})
 	tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
@@ -158,6 +188,17 @@ func eval[T any](t *testing.T, p *page, expr string) T {
 }
 
 func tryEval[T any](p *page, expr string) (T, error) {
+	if p.ff != nil {
+		var v T
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		data, err := p.ff.evalJSON(ctx, p.bctx, expr)
+		if err != nil {
+			return v, err
+		}
+		err = json.Unmarshal(data, &v)
+		return v, err
+	}
 	ctx, cancel := context.WithTimeout(p.ctx, 15*time.Second)
 	defer cancel()
 	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
@@ -385,7 +426,20 @@ type figures struct {
 	rows [][3]string        // figure, target, measured
 	ms   map[string]float64 // promised figures, for checkPromises (promises_test.go)
 
-	before machineSample // when TestBrowser began (promises_test.go)
+	before machineSample // when the pair began (promises_test.go)
+
+	// issueTargets: the pair has Firefox in it; its table shows the
+	// targets of issue 15 (a stall or two, a late joiner within 1 s)
+	// rather than Chromium → Chromium's.
+	issueTargets bool
+}
+
+// target returns the target for the Chromium pair or, with Firefox, issue 15's.
+func (f *figures) target(chromium, firefox string) string {
+	if f.issueTargets {
+		return firefox
+	}
+	return chromium
 }
 
 func (f *figures) add(figure, target, measured string) {
@@ -422,27 +476,96 @@ func (f *figures) table() string {
 // ---------------------------------------------------------------------------
 // The end-to-end tests.
 
-// TestBrowser drives headless Chromium against a relay.Hub on loopback:
+// TestBrowser drives headless browsers against a relay.Hub on loopback, for
+// each pair publisher → viewers of Chromium and Firefox, one pair after
+// another (TestBrowser/chromium-firefox/live: a Chromium publisher, Firefox
+// viewers):
 //
 //   - live: a canvas-clock publisher (relay.js publish, default options, or
 //     SEGRELAY_BROWSER_PUBLISH_OPTS as JSON) and three relay.js viewers, one
-//     joining 5 s late; a steady window (60 s by default,
-//     SEGRELAY_BROWSER_STEADY to change it) measures glass-to-glass latency,
-//     stalls and flashes; then the publisher restarts its recorder, then the
-//     hub restarts, and the viewers must play on;
+//     joining 5 s late; a steady window (60 s for Chromium → Chromium, 30 s
+//     for the pairs with Firefox; SEGRELAY_BROWSER_STEADY changes both,
+//     SEGRELAY_BROWSER_STEADY_FIREFOX the latter alone) measures
+//     glass-to-glass latency, stalls and flashes; then the publisher
+//     restarts its recorder, then the hub restarts, and the viewers must
+//     play on;
 //   - legacy: a legacy-framing publisher page (standalone 5 s files in
 //     5120-byte chunks) watched by a legacy viewer page and by relay.js. It
 //     runs alongside the restarts, after the steady window, so that it does
 //     not disturb the figures.
 //
-// It prints the figures table (go test -run TestBrowser -v).
+// Both browsers run on the machine's one clock, so a frame drawn in one and
+// shown in the other is timed as in one browser. Each pair prints its
+// figures table, and TestBrowser a summary of the pairs (go test -run
+// TestBrowser -v).
 func TestBrowser(t *testing.T) {
-	b := startBrowser(t)
-	steady := envDuration(t, "SEGRELAY_BROWSER_STEADY", 60*time.Second)
-	figs := &figures{before: sampleMachine()}
+	var mu sync.Mutex
+	var summary []*pairSummary
 	t.Cleanup(func() {
-		t.Logf("figures (steady window %v):\n%s", steady, figs.table())
-		checkPromises(t, figs, steady)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(summary) > 0 {
+			t.Logf("pairs (publisher → viewers; load average %v at the end):\n%s", loadAvg(), pairTable(summary))
+		}
+	})
+	for _, pair := range [][2]string{{"chromium", "chromium"}, {"chromium", "firefox"}, {"firefox", "chromium"}, {"firefox", "firefox"}} {
+		t.Run(pair[0]+"-"+pair[1], func(t *testing.T) {
+			sum := testBrowserPair(t, pair[0], pair[1])
+			mu.Lock()
+			summary = append(summary, sum)
+			mu.Unlock()
+		})
+	}
+}
+
+// pairSummary is one row of TestBrowser's summary.
+type pairSummary struct {
+	pair                                  string
+	steady                                time.Duration
+	p50, p95, lateFirst, freeze, stallMax float64 // ms; -1: not measured
+	stalls, waits                         int
+	fps                                   float64
+	ok                                    bool
+}
+
+func pairTable(rows []*pairSummary) string {
+	var b strings.Builder
+	b.WriteString("| pair | steady | g2g p50 | g2g p95 | waiting (≥ 0.5 s) | longest stall | longest freeze | fps shown (min viewer) | late joiner 1st frame | passed |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	ms := func(v float64) string {
+		if v < 0 {
+			return "-"
+		}
+		return secs(v)
+	}
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %v | %s | %s | %d (%d) | %s | %s | %.1f | %s | %v |\n",
+			r.pair, r.steady, ms(r.p50), ms(r.p95), r.waits, r.stalls, ms(r.stallMax), ms(r.freeze), r.fps, ms(r.lateFirst), r.ok)
+	}
+	return b.String()
+}
+
+// testBrowserPair runs the live and legacy scenarios with the publishers in
+// pubKind's browser and the viewers in viewKind's.
+func testBrowserPair(t *testing.T, pubKind, viewKind string) *pairSummary {
+	pubB := startBrowserKind(t, pubKind)
+	viewB := pubB
+	if viewKind != pubKind {
+		viewB = startBrowserKind(t, viewKind)
+	}
+	steady := envDuration(t, "SEGRELAY_BROWSER_STEADY", 60*time.Second)
+	withFirefox := pubKind == "firefox" || viewKind == "firefox"
+	if withFirefox {
+		steady = envDuration(t, "SEGRELAY_BROWSER_STEADY_FIREFOX", envDuration(t, "SEGRELAY_BROWSER_STEADY", 30*time.Second))
+	}
+	figs := &figures{before: sampleMachine(), issueTargets: withFirefox}
+	sum := &pairSummary{pair: pubKind + " → " + viewKind, steady: steady, p50: -1, p95: -1, lateFirst: -1, freeze: -1, stallMax: -1}
+	t.Cleanup(func() {
+		sum.ok = !t.Failed()
+		t.Logf("figures, %s → %s (steady window %v; load average %v):\n%s", pubKind, viewKind, steady, loadAvg(), figs.table())
+		if !withFirefox {
+			checkPromises(t, figs, steady)
+		}
 	})
 	steadyDone := make(chan struct{})
 	var once sync.Once
@@ -453,35 +576,36 @@ func TestBrowser(t *testing.T) {
 		liveRuns = true // before t.Parallel: t.Run has not returned yet
 		t.Parallel()
 		defer steadyOver() // also when it fails early
-		testBrowserLive(t, b, steady, figs, steadyOver)
+		testBrowserLive(t, pubB, viewB, steady, figs, steadyOver, sum)
 	})
-	if !liveRuns { // -run TestBrowser/legacy
+	if !liveRuns { // -run TestBrowser/.../legacy
 		steadyOver()
 	}
 	t.Run("legacy", func(t *testing.T) {
 		t.Parallel()
 		<-steadyDone
-		testBrowserLegacy(t, b, figs)
+		testBrowserLegacy(t, pubB, viewB, figs)
 	})
+	return sum
 }
 
-func testBrowserLive(t *testing.T, b *browser, steady time.Duration, figs *figures, steadyOver func()) {
+func testBrowserLive(t *testing.T, pubB, viewB *browser, steady time.Duration, figs *figures, steadyOver func(), sum *pairSummary) {
 	e := newBrowserEnv(t, "testdata/browser")
 	pubURL := "publish.html?stream=clock"
 	if o := os.Getenv("SEGRELAY_BROWSER_PUBLISH_OPTS"); o != "" { // e.g. {"mimeType":"video/webm;codecs=vp8","timeslice":100}
 		pubURL += "&opts=" + url.QueryEscape(o)
 	}
-	pub := b.open(t, "publisher", e.pageURL(pubURL))
+	pub := pubB.open(t, "publisher", e.pageURL(pubURL))
 	waitPage(t, pub, "the publisher to be live", `window.pub && pub.status === "live" && pub.stats.blobs > 2`, 15*time.Second)
 	mime := eval[string](t, pub, "pub.mimeType")
 
 	names := []string{"viewer1", "viewer2", "late-viewer"}
 	viewers := make([]*page, 3)
-	viewers[0] = b.open(t, names[0], e.pageURL("watch.html?stream=clock"))
-	viewers[1] = b.open(t, names[1], e.pageURL("watch.html?stream=clock"))
+	viewers[0] = viewB.open(t, names[0], e.pageURL("watch.html?stream=clock"))
+	viewers[1] = viewB.open(t, names[1], e.pageURL("watch.html?stream=clock"))
 	t0 := time.Now()
 	sleepUntil(t0.Add(5 * time.Second))
-	viewers[2] = b.open(t, names[2], e.pageURL("watch.html?stream=clock"))
+	viewers[2] = viewB.open(t, names[2], e.pageURL("watch.html?stream=clock"))
 	from := unixMs(t0.Add(3 * time.Second)) // warm-up: start-up and first catch-up
 	sleepUntil(t0.Add(3*time.Second + steady))
 	to := unixMs(time.Now())
@@ -501,6 +625,7 @@ func testBrowserLive(t *testing.T, b *browser, steady time.Duration, figs *figur
 	// Steady state: latency, stalls, flashes.
 	var all []float64
 	waits, stalls, longestStall, longestFreeze, flashes := 0, 0, int64(0), int64(0), 0
+	minFPS := -1.0
 	for i, r := range reports {
 		wfrom := from
 		if i == 2 {
@@ -523,8 +648,12 @@ func testBrowserLive(t *testing.T, b *browser, steady time.Duration, figs *figur
 		longestFreeze = max(longestFreeze, fz)
 		fl := r.count("emptied", 0, to) + r.blackFrames(0, to) + max(0, r.count("loadstart", 0, to)-1)
 		flashes += fl
-		t.Logf("%s: %d frames read over %.0f s: glass-to-glass p50 %s p95 %s max %s; waiting %d (longest %d ms); longest freeze %d ms; flashes %d; player %s %v",
-			names[i], q.n, float64(to-wfrom)/1000, secs(q.p50), secs(q.p95), secs(q.max), len(st), longest, fz, fl, r.Status, r.Stats)
+		fps := float64(len(r.frames(wfrom, to))) / (float64(to-wfrom) / 1000)
+		if minFPS < 0 || fps < minFPS {
+			minFPS = fps
+		}
+		t.Logf("%s: %d frames read over %.0f s (%.1f fps shown): glass-to-glass p50 %s p95 %s max %s; waiting %d (longest %d ms); longest freeze %d ms; flashes %d; player %s %v",
+			names[i], q.n, float64(to-wfrom)/1000, fps, secs(q.p50), secs(q.p95), secs(q.max), len(st), longest, fz, fl, r.Status, r.Stats)
 		if os.Getenv("SEGRELAY_BROWSER_DEBUG") != "" {
 			for _, ev := range r.Events {
 				if ts := int64(ev[0].(float64)); ts >= wfrom-3000 && ts < to {
@@ -543,10 +672,12 @@ func testBrowserLive(t *testing.T, b *browser, steady time.Duration, figs *figur
 				}
 			}
 		}
-		require.Greater(t, q.n, int(float64(to-wfrom)/1000*5), "%s: too few frames shown with a readable clock (want 5 fps at least)", names[i])
-		require.Equal(t, 0, r.count("emptied", 0, to), "%s: the video element was emptied (a flash)", names[i])
-		require.Equal(t, 1, r.count("loadstart", 0, to), "%s: the video source changed (a flash)", names[i])
-		require.Equal(t, 0, r.blackFrames(0, to), "%s: black frames shown", names[i])
+		// assert, not require: the figures below are worth having when a
+		// viewer fails.
+		assert.Greater(t, q.n, int(float64(to-wfrom)/1000*5), "%s: too few frames shown with a readable clock (want 5 fps at least)", names[i])
+		assert.Equal(t, 0, r.count("emptied", 0, to), "%s: the video element was emptied (a flash)", names[i])
+		assert.Equal(t, 1, r.count("loadstart", 0, to), "%s: the video source changed (a flash)", names[i])
+		assert.Equal(t, 0, r.blackFrames(0, to), "%s: black frames shown", names[i])
 	}
 	q := summarize(all)
 	window := fmt.Sprintf("%.0f s", float64(to-from)/1000)
@@ -556,16 +687,19 @@ func testBrowserLive(t *testing.T, b *browser, steady time.Duration, figs *figur
 	figs.add("glass-to-glass max", "", secs(q.max))
 	late := reports[2]
 	firstFrame := late.FirstFrameAt - late.JoinAt
-	figs.add("late joiner (5 s): first frame after joining", "≤ 0.5 s", secs(float64(firstFrame)))
+	figs.add("late joiner (5 s): first frame after joining", figs.target("≤ 0.5 s", "≤ 1 s"), secs(float64(firstFrame)))
 	figs.measure("p50", q.p50)
 	figs.measure("p95", q.p95)
 	figs.measure("lateJoinFirstFrame", float64(firstFrame))
 	lateLat := summarize(late.latencies(late.JoinAt, late.JoinAt+3000))
 	figs.add("late joiner: glass-to-glass p50 in its first 3 s", "", secs(lateLat.p50))
 	figs.add("flashes (emptied, src changes, black frames)", "0", fmt.Sprint(flashes))
-	figs.add("stalls over "+window+" steady, 3 viewers (waiting ≥ 0.5 s)", "0", fmt.Sprint(stalls))
-	figs.add("  all 'waiting' events in that window", "", fmt.Sprintf("%d (longest %d ms)", waits, longestStall))
+	figs.add("stalls over "+window+" steady, 3 viewers (waiting ≥ 0.5 s)", figs.target("0", "0 (none > 0.5 s)"), fmt.Sprint(stalls))
+	figs.add("  all 'waiting' events in that window", figs.target("", "≤ 1 per viewer"), fmt.Sprintf("%d (longest %d ms)", waits, longestStall))
 	figs.add("longest freeze between frames, steady", "< 0.5 s", secs(float64(longestFreeze)))
+	figs.add("frames shown per second, steady (slowest viewer)", "", fmt.Sprintf("%.1f", minFPS))
+	sum.p50, sum.p95, sum.lateFirst, sum.freeze = q.p50, q.p95, float64(firstFrame), float64(longestFreeze)
+	sum.stalls, sum.waits, sum.stallMax, sum.fps = stalls, waits, float64(longestStall), minFPS
 
 	require.Greater(t, firstFrame, int64(0), "the late joiner showed no frame")
 	// Generous bounds: they catch a player seconds behind, not a busy
@@ -651,11 +785,11 @@ func checkRecovery(t *testing.T, figs *figures, what string, viewers []*page, na
 
 // testBrowserLegacy: a legacy-framing publisher page, watched by a legacy
 // viewer page and by relay.js, on a hub of its own.
-func testBrowserLegacy(t *testing.T, b *browser, figs *figures) {
+func testBrowserLegacy(t *testing.T, pubB, viewB *browser, figs *figures) {
 	e := newBrowserEnv(t, "testdata/browser")
-	pub := b.open(t, "legacy-publisher", e.pageURL("legacy-publish.html?stream=legacy"))
-	legacy := b.open(t, "legacy-viewer", e.pageURL("legacy-watch.html?stream=legacy"))
-	modern := b.open(t, "relayjs-on-legacy", e.pageURL("watch.html?stream=legacy"))
+	pub := pubB.open(t, "legacy-publisher", e.pageURL("legacy-publish.html?stream=legacy"))
+	legacy := viewB.open(t, "legacy-viewer", e.pageURL("legacy-watch.html?stream=legacy"))
+	modern := viewB.open(t, "relayjs-on-legacy", e.pageURL("watch.html?stream=legacy"))
 	start := time.Now()
 	waitPage(t, pub, "the legacy publisher to send 3 files", `report().sent.length >= 3`, 30*time.Second)
 	sleepUntil(time.Now().Add(2 * time.Second))

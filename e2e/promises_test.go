@@ -18,7 +18,7 @@ import (
 // the figures. Opt-in, it also checks the promises:
 //
 //	cd e2e && SEGRELAY_PROMISES=testdata/browser/live-figures.jsonl \
-//	    go test -race -count=1 -run 'TestBrowser$' -v .
+//	    go test -race -count=1 -run 'TestBrowser$/chromium-chromium' -v .
 //
 // appends one JSON line with the figures, the load average and the commit to
 // that file, and fails if a promise is not kept while the machine was
@@ -78,7 +78,7 @@ func checkPromises(t *testing.T, figs *figures, steady time.Duration) {
 	rec := liveFigures{
 		Time:      time.Now().UTC().Format(time.RFC3339),
 		Commit:    gitCommit(),
-		Command:   "SEGRELAY_PROMISES=" + path + " go test -race -count=1 -run 'TestBrowser$' -v .",
+		Command:   "SEGRELAY_PROMISES=" + path + " go test -race -count=1 -run 'TestBrowser$/chromium-chromium' -v .",
 		CPUs:      runtime.NumCPU(),
 		Before:    figs.before.load,
 		Load:      loadAvg(),

@@ -193,7 +193,7 @@ def analyse(path):
     result = {
         "file": None,
         "totalBytes": os.path.getsize(path),
-        "mime": "video/webm;codecs=" + ",".join(codecs),
+        "mime": ("video" if has_video else "audio") + "/webm;codecs=" + ",".join(codecs),
         "initBytes": clusters[0]["offset"] if clusters else None,
         "tracks": [{"number": t["number"], "type": t["type"], "codec": t["codec"]} for t in tracks],
         "clusters": clusters,
@@ -215,7 +215,8 @@ def ffprobe_check(path, result):
     streams = json.loads(out)["streams"]
     want = [s["codec_name"] for s in streams if s["codec_type"] == "video"] + \
            [s["codec_name"] for s in streams if s["codec_type"] == "audio"]
-    if "video/webm;codecs=" + ",".join(want) != result["mime"]:
+    kind = "video" if any(s["codec_type"] == "video" for s in streams) else "audio"
+    if kind + "/webm;codecs=" + ",".join(want) != result["mime"]:
         problems.append("ffprobe codecs %s vs mkvinfo mime %s" % (want, result["mime"]))
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                           "packet=pts,flags", "-of", "csv=p=0", path],

@@ -1,14 +1,21 @@
-// Command recorder regenerates testdata/recordings: real Chromium MediaRecorder
-// output, one file per dataavailable blob, exactly as the browser delivered it.
+// Command recorder regenerates testdata/recordings: real Chromium and Firefox
+// MediaRecorder output, one file per dataavailable blob, exactly as the
+// browser delivered it.
 //
-//	go run ./tools/recorder -out testdata/recordings
+//	go run ./tools/recorder -out testdata/recordings                    # Chromium's
+//	go run ./tools/recorder -out testdata/recordings -browser firefox   # Firefox's (firefox_*)
 //
-// It serves a small page on 127.0.0.1 (random port), starts Chromium headless
-// with fake camera/microphone pointed at it, and the page records each
-// configuration in turn (sequentially, in one visible page) and POSTs every
-// blob back. The server writes <out>/<name>/00000.webm, 00001.webm, ... and
-// <out>/<name>/meta.json. Chromium is killed and the tool exits when the page
-// reports it is done, or after -timeout.
+// It serves a small page on 127.0.0.1 (random port), starts the browser
+// headless with fake camera/microphone pointed at it, and the page records
+// each configuration in turn (sequentially, in one visible page) and POSTs
+// every blob back. The server writes <out>/<name>/00000.webm, 00001.webm, ...
+// and <out>/<name>/meta.json. The browser is killed and the tool exits when
+// the page reports it is done, or after -timeout.
+//
+// Chromium gets its settings as flags. Firefox is not driven at all: it
+// starts with a fresh profile whose user.js sets the prefs (fake devices, no
+// permission prompt, nothing that reaches out to the network) and the
+// page's URL as its argument; the page does the rest by itself.
 //
 // After regenerating, run tools/expected/make_expected.sh to recompute the
 // expected.json files (they are computed by mkvinfo, not by this tool).
@@ -39,9 +46,11 @@ import (
 // config is one recording. Field names are shared with the page's JavaScript.
 type config struct {
 	Name       string         `json:"name"`
-	Source     string         `json:"source"` // "camera" or "canvas"
-	Audio      bool           `json:"audio"`  // camera only: also capture the fake microphone
-	Alpha      bool           `json:"alpha"`  // canvas only: default 2D context (alpha) vs {alpha:false}
+	Source     string         `json:"source"`           // "camera", "canvas" or "mic" (the microphone alone)
+	Audio      bool           `json:"audio"`            // camera only: also capture the fake microphone
+	Alpha      bool           `json:"alpha"`            // canvas only: default 2D context (alpha) vs {alpha:false}
+	Width      int            `json:"width,omitempty"`  // canvas only; default 640
+	Height     int            `json:"height,omitempty"` // canvas only; default 480
 	Mime       string         `json:"mime"`
 	Timeslice  int            `json:"timeslice"`  // ms, passed to MediaRecorder.start
 	DurationMs int            `json:"durationMs"` // how long to record
@@ -78,6 +87,74 @@ var configs = []config{
 	},
 }
 
+// firefoxConfigs are Firefox's recordings: VP8 only (Firefox has no VP9
+// encoder), and Firefox ignores videoKeyFrameIntervalDuration, so keyframes
+// come every 6 s or so: 12 s holds two or three. Small pictures and low
+// bitrates keep them small.
+var firefoxConfigs = []config{
+	{
+		Name: "firefox_canvas_vp8_250", Source: "canvas", Width: 320, Height: 240,
+		Mime: "video/webm;codecs=vp8", Timeslice: 250, DurationMs: 12000,
+		Options: map[string]any{"videoBitsPerSecond": 150000},
+	},
+	{
+		Name: "firefox_camera_vp8-opus_250", Source: "camera", Audio: true,
+		Mime: "video/webm;codecs=vp8,opus", Timeslice: 250, DurationMs: 12000,
+		Options: map[string]any{"videoBitsPerSecond": 120000, "audioBitsPerSecond": 32000},
+	},
+	{
+		Name: "firefox_mic_opus_250", Source: "mic",
+		Mime: "audio/webm;codecs=opus", Timeslice: 250, DurationMs: 10000,
+		Options: map[string]any{"audioBitsPerSecond": 32000},
+	},
+}
+
+// firefoxPrefs: fake camera and microphone without a prompt, and nothing
+// that reaches out to the network (updates, telemetry, captive portal,
+// Safe Browsing, Normandy/Nimbus, remote settings, add-on and GMP
+// downloads). The same as e2e/firefox_test.go's, less what only the tests
+// need.
+var firefoxPrefs = map[string]any{
+	"media.navigator.streams.fake":                    true,
+	"media.navigator.permission.disabled":             true,
+	"media.autoplay.default":                          0,
+	"media.autoplay.blocking_policy":                  0,
+	"app.update.disabledForTesting":                   true,
+	"app.update.auto":                                 false,
+	"app.normandy.enabled":                            false,
+	"app.normandy.api_url":                            "",
+	"app.shield.optoutstudies.enabled":                false,
+	"messaging-system.rsexperimentloader.enabled":     false,
+	"services.settings.server":                        "data:,#remote-settings-dummy/v1",
+	"datareporting.policy.dataSubmissionEnabled":      false,
+	"datareporting.healthreport.uploadEnabled":        false,
+	"toolkit.telemetry.enabled":                       false,
+	"toolkit.telemetry.unified":                       false,
+	"toolkit.telemetry.server":                        "https://127.0.0.1:9/",
+	"toolkit.telemetry.reportingpolicy.firstRun":      false,
+	"browser.shell.checkDefaultBrowser":               false,
+	"browser.startup.homepage_override.mstone":        "ignore",
+	"browser.aboutwelcome.enabled":                    false,
+	"browser.newtabpage.enabled":                      false,
+	"browser.safebrowsing.malware.enabled":            false,
+	"browser.safebrowsing.phishing.enabled":           false,
+	"browser.safebrowsing.downloads.enabled":          false,
+	"browser.safebrowsing.provider.google4.updateURL": "",
+	"browser.safebrowsing.provider.mozilla.updateURL": "",
+	"browser.search.update":                           false,
+	"browser.region.network.url":                      "",
+	"browser.region.update.enabled":                   false,
+	"browser.sessionstore.resume_from_crash":          false,
+	"network.captive-portal-service.enabled":          false,
+	"network.connectivity-service.enabled":            false,
+	"extensions.update.enabled":                       false,
+	"extensions.getAddons.cache.enabled":              false,
+	"extensions.blocklist.enabled":                    false,
+	"media.gmp-manager.updateEnabled":                 false,
+	"media.gmp-manager.url":                           "",
+	"media.gmp-gmpopenh264.enabled":                   false,
+}
+
 var chromiumFlags = []string{
 	"--headless",
 	"--no-sandbox",
@@ -95,25 +172,35 @@ var chromiumFlags = []string{
 
 func main() {
 	out := flag.String("out", "testdata/recordings", "output directory (one sub-directory per configuration)")
+	browser := flag.String("browser", "chromium", "chromium or firefox: which browser records (and which configurations)")
 	chromium := flag.String("chromium", "/usr/bin/chromium", "Chromium binary")
+	firefox := flag.String("firefox", "/usr/bin/firefox-esr", "Firefox binary")
 	timeout := flag.Duration("timeout", 100*time.Second, "give up (and kill Chromium) after this long")
 	only := flag.String("only", "", "comma-separated configuration names to record (default: all)")
 	verbose := flag.Bool("v", false, "copy Chromium's output to stderr")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 
-	sel := configs
+	all, exe := configs, *chromium
+	switch *browser {
+	case "chromium":
+	case "firefox":
+		all, exe = firefoxConfigs, *firefox
+	default:
+		log.Fatalf("-browser %q: chromium or firefox", *browser)
+	}
+	sel := all
 	if *only != "" {
 		sel = nil
 		for _, n := range strings.Split(*only, ",") {
-			c, ok := findConfig(configs, strings.TrimSpace(n))
+			c, ok := findConfig(all, strings.TrimSpace(n))
 			if !ok {
 				log.Fatalf("unknown configuration %q", n)
 			}
 			sel = append(sel, c)
 		}
 	}
-	if err := run(*out, *chromium, *timeout, sel, *verbose); err != nil {
+	if err := run(*out, *browser, exe, *timeout, sel, *verbose); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -157,7 +244,7 @@ func (s *server) finish(err error) {
 	}
 }
 
-func run(out, chromium string, timeout time.Duration, sel []config, verbose bool) error {
+func run(out, browser, exe string, timeout time.Duration, sel []config, verbose bool) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -190,14 +277,21 @@ func run(out, chromium string, timeout time.Duration, sel []config, verbose bool
 	url := "http://" + ln.Addr().String() + "/"
 	log.Printf("serving %s", url)
 
-	profile, err := os.MkdirTemp("", "recorder-chromium-")
+	profile, err := os.MkdirTemp("", "recorder-"+browser+"-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(profile)
 
 	args := append(append([]string{}, chromiumFlags...), "--user-data-dir="+profile, url)
-	cmd := exec.Command(chromium, args...)
+	if browser == "firefox" {
+		if err := writeUserJS(profile, firefoxPrefs); err != nil {
+			return err
+		}
+		args = []string{"--headless", "--no-remote", "--profile", profile, url}
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "MOZ_CRASHREPORTER_DISABLE=1")
 	setProcessGroup(cmd)
 	var chromeLog strings.Builder
 	if verbose {
@@ -207,9 +301,9 @@ func run(out, chromium string, timeout time.Duration, sel []config, verbose bool
 		cmd.Stdout, cmd.Stderr = w, w
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start chromium: %w", err)
+		return fmt.Errorf("start %s: %w", browser, err)
 	}
-	log.Printf("chromium pid %d", cmd.Process.Pid)
+	log.Printf("%s pid %d", browser, cmd.Process.Pid)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	defer func() {
@@ -217,7 +311,7 @@ func run(out, chromium string, timeout time.Duration, sel []config, verbose bool
 		select {
 		case <-exited:
 		case <-time.After(5 * time.Second):
-			log.Printf("chromium did not exit after kill")
+			log.Printf("%s did not exit after kill", browser)
 		}
 	}()
 
@@ -226,7 +320,7 @@ func run(out, chromium string, timeout time.Duration, sel []config, verbose bool
 	case result = <-s.done:
 	case err := <-exited:
 		exited <- err // for the deferred wait
-		result = fmt.Errorf("chromium exited early: %v\n%s", err, chromeLog.String())
+		result = fmt.Errorf("%s exited early: %v\n%s", browser, err, chromeLog.String())
 	case <-ctx.Done():
 		result = fmt.Errorf("timed out after %v\n%s", timeout, chromeLog.String())
 	}
@@ -235,6 +329,19 @@ func run(out, chromium string, timeout time.Duration, sel []config, verbose bool
 		log.Printf("done in %v; now run tools/expected/make_expected.sh", time.Since(start).Round(time.Millisecond))
 	}
 	return result
+}
+
+// writeUserJS writes prefs as the user.js of a Firefox profile.
+func writeUserJS(dir string, prefs map[string]any) error {
+	var b strings.Builder
+	for k, v := range prefs {
+		j, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "user_pref(%q, %s);\n", k, j)
+	}
+	return os.WriteFile(filepath.Join(dir, "user.js"), []byte(b.String()), 0o644)
 }
 
 func (s *server) cleanupStages() {
@@ -429,15 +536,16 @@ const plog = s => post("/log", String(s)).catch(() => {});
 // Animated canvas: something changes in every frame (moving shapes, frame
 // counter, timestamp). With alpha, the background is cleared to transparent
 // and shapes are translucent, so the alpha plane is real.
-function startCanvas(alpha) {
+function startCanvas(alpha, W, H) {
   const old = document.getElementById("c");
   const canvas = document.createElement("canvas"); // fresh canvas: the context type is fixed per canvas
-  canvas.width = 640; canvas.height = 480; canvas.id = "c";
+  canvas.width = W; canvas.height = H; canvas.id = "c";
   old.replaceWith(canvas);
   const ctx = alpha ? canvas.getContext("2d") : canvas.getContext("2d", {alpha: false});
   let n = 0, running = true;
   function draw() {
     if (!running) return;
+    ctx.setTransform(W / 640, 0, 0, H / 480, 0, 0); // drawn for 640x480, scaled to the canvas
     const t = performance.now() / 1000;
     if (alpha) {
       ctx.clearRect(0, 0, 640, 480);
@@ -469,11 +577,12 @@ function startCanvas(alpha) {
 async function record(cfg) {
   status("recording " + cfg.name);
   let src;
-  if (cfg.source === "camera") {
-    const stream = await navigator.mediaDevices.getUserMedia({video: true, audio: !!cfg.audio});
+  if (cfg.source === "camera" || cfg.source === "mic") {
+    const video = cfg.source === "camera";
+    const stream = await navigator.mediaDevices.getUserMedia({video, audio: !video || !!cfg.audio});
     src = {stream, stop: () => {}};
   } else {
-    src = startCanvas(!!cfg.alpha);
+    src = startCanvas(!!cfg.alpha, cfg.width || 640, cfg.height || 480);
   }
   const options = Object.assign({mimeType: cfg.mime}, cfg.options || {});
   const rec = new MediaRecorder(src.stream, options);
