@@ -379,7 +379,7 @@ function webCodecsCanRecord(stream, mime) {
   if (!/^(video|audio)\/webm/i.test(mime) || !video) return false; // audio only: MediaRecorder's Opus has no keyframes to wait for
   if (!/vp8/i.test(mime) && /codecs=/i.test(mime)) return false;
   if (typeof VideoEncoder !== "function" || typeof VideoFrame !== "function" || typeof document === "undefined") return false;
-  if (audio && (typeof AudioEncoder !== "function" || typeof AudioData !== "function" || typeof AudioWorkletNode !== "function")) return false;
+  if (audio && !(typeof MediaRecorder === "function" && MediaRecorder.isTypeSupported("audio/webm;codecs=opus"))) return false;
   return true;
 }
 
@@ -430,18 +430,81 @@ function opusHead(channels, sampleRate) {
   return b;
 }
 
-// Gathers what the microphone delivers (128 frames at a time) for the main thread.
-const PCM_WORKLET = `registerProcessor("segrelay-pcm", class extends AudioWorkletProcessor {
-  process(inputs) {
-    const input = inputs[0];
-    if (input && input.length) this.port.postMessage(input.map((c) => c.slice()));
-    return true;
+/**
+ * WebMFrames reads the frames of one track out of a WebM byte stream cut
+ * anywhere (MediaRecorder's blobs), and the audio parameters of its Tracks.
+ */
+class WebMFrames {
+  constructor() {
+    this._buf = new Uint8Array(0);
+    this._cluster = 0;
+    /** {sampleRate, channels, codecPrivate} once the Tracks were read. */
+    this.audio = null;
   }
-});`;
+
+  /** Takes the next bytes; returns the frames they complete: [{time (ms), data}]. */
+  push(bytes) {
+    let b = bytes;
+    if (this._buf.length) {
+      b = new Uint8Array(this._buf.length + bytes.length);
+      b.set(this._buf, 0);
+      b.set(bytes, this._buf.length);
+    }
+    const out = [];
+    let i = 0;
+    for (;;) {
+      const id = readVint(b, i, true);
+      const size = id && readVint(b, i + id.len, false);
+      if (!size) break;
+      const body = i + id.len + size.len;
+      if (id.value === ID_SEGMENT || id.value === ID_CLUSTER || size.value < 0) {
+        i = body; // its children follow
+        continue;
+      }
+      const end = body + size.value;
+      if (end > b.length) break;
+      if (id.value === ID_TIMESTAMP) this._cluster = readUint(b, body, end);
+      else if (id.value === ID_TRACKS) this.audio = this._tracks(b, body, end);
+      else if (id.value === ID_SIMPLEBLOCK) {
+        const track = readVint(b, body, false);
+        const at = body + (track ? track.len : 0);
+        if (track && at + 3 <= end && !(b[at + 2] & 0x06)) {
+          out.push({ time: this._cluster + (((b[at] << 24) >> 16) | b[at + 1]), data: b.slice(at + 3, end) });
+        }
+      }
+      i = end;
+    }
+    this._buf = b.slice(i);
+    return out;
+  }
+
+  _tracks(b, start, end) {
+    const audio = { sampleRate: 48000, channels: 1, codecPrivate: null };
+    const walk = (s, e) => {
+      for (let i = s; i < e; ) {
+        const id = readVint(b, i, true);
+        const size = id && readVint(b, i + id.len, false);
+        if (!size || size.value < 0) return;
+        const body = i + id.len + size.len;
+        const stop = body + size.value;
+        if (id.value === ID_TRACKENTRY || id.value === 0xe1) walk(body, stop);
+        else if (id.value === 0x63a2) audio.codecPrivate = b.slice(body, stop);
+        else if (id.value === 0x9f) audio.channels = readUint(b, body, stop);
+        else if (id.value === 0xb5) {
+          const dv = new DataView(b.buffer, b.byteOffset + body, size.value);
+          audio.sampleRate = size.value === 4 ? dv.getFloat32(0) : dv.getFloat64(0);
+        }
+        i = stop;
+      }
+    };
+    walk(start, end);
+    return audio;
+  }
+}
 
 /**
- * WebCodecsRecorder records a MediaStream as WebM with WebCodecs: VP8 with a
- * keyframe every keyFrameInterval ms, Opus audio, a Cluster at each keyframe.
+ * WebCodecsRecorder records a MediaStream as WebM: VP8 from WebCodecs with a
+ * keyframe every keyFrameInterval ms, a Cluster at each keyframe, and Opus.
  * It stands in for MediaRecorder where MediaRecorder cannot be asked for
  * keyframes (Firefox: every 6-7 s, so a late joiner started seconds back and
  * a viewer that lost a frame waited seconds for the next keyframe), and it
@@ -450,8 +513,8 @@ const PCM_WORKLET = `registerProcessor("segrelay-pcm", class extends AudioWorkle
  * state, videoBitsPerSecond.
  *
  * Frames come from a video element playing the stream (Firefox has no
- * MediaStreamTrackProcessor), at the track's frame rate; audio from an
- * AudioWorklet.
+ * MediaStreamTrackProcessor), at the track's frame rate; audio frames from a
+ * MediaRecorder recording the audio track alone.
  */
 class WebCodecsRecorder extends EventTarget {
   /**
@@ -472,7 +535,9 @@ class WebCodecsRecorder extends EventTarget {
     this._cluster = -1; // the open Cluster's time (ms), -1 before the first
     this._t0 = 0; // µs (performance.now): time 0 of the recording
     this._lastKey = -Infinity;
-    this._stopped = null; // Promise while stopping
+    this._lastTime = {}; // track -> ms of its last frame
+    this._pending = []; // frames not written yet, in time order
+    this._written = 0; // ms of the last frame written
   }
 
   start(timeslice) {
@@ -480,12 +545,18 @@ class WebCodecsRecorder extends EventTarget {
     this.state = "recording";
     this._t0 = now() * 1000;
     this._run().catch((e) => this._error(e));
+    // Nothing goes out before the header, which waits for the audio
+    // recorder's first bytes: without them in 3 s, MediaRecorder takes over.
+    this._headerDeadline = setTimeout(() => {
+      if (!this._headed) this._error(Object.assign(new Error("segrelay: WebCodecs recording did not start; recording with MediaRecorder"), { fallback: true }));
+    }, 3000);
     this._flusher = setInterval(() => this._deliver(), Math.max(10, timeslice || 200));
   }
 
   stop() {
     if (this.state === "inactive") return;
     this.state = "inactive";
+    clearTimeout(this._headerDeadline);
     this._stopped = this._finish().catch(() => {}).then(() => {
       clearInterval(this._flusher);
       this._deliver();
@@ -507,57 +578,34 @@ class WebCodecsRecorder extends EventTarget {
     if (this.state !== "recording") return;
     const width = video.videoWidth & ~1, height = video.videoHeight & ~1;
     const fps = Math.min(60, (vtrack.getSettings && vtrack.getSettings().frameRate) || 30);
-    const venc = new VideoEncoder({ output: (chunk) => this._block(1, chunk), error: (e) => this._error(e) });
+    const venc = new VideoEncoder({ output: (chunk) => this._block(1, chunk.timestamp, chunk.type === "key", chunk), error: (e) => this._error(e) });
     venc.configure({ codec: "vp8", width, height, bitrate: this.videoBitsPerSecond, framerate: fps, latencyMode: "realtime" });
     this._venc = venc;
 
-    let channels = 0, sampleRate = 48000;
+    this._size = [width, height];
     if (atrack && /opus/i.test(this.mimeType)) {
-      const ctx = new AudioContext({ sampleRate });
-      this._ctx = ctx;
-      sampleRate = ctx.sampleRate;
-      channels = Math.min(2, (atrack.getSettings && atrack.getSettings().channelCount) || 1);
-      const url = URL.createObjectURL(new Blob([PCM_WORKLET], { type: "text/javascript" }));
-      try {
-        await ctx.audioWorklet.addModule(url);
-      } finally {
-        URL.revokeObjectURL(url);
-      }
-      if (this.state !== "recording") return;
-      const aenc = new AudioEncoder({ output: (chunk) => this._block(2, chunk), error: (e) => this._error(e) });
-      aenc.configure({ codec: "opus", sampleRate, numberOfChannels: channels, bitrate: this.audioBitsPerSecond });
-      this._aenc = aenc;
-      const node = new AudioWorkletNode(ctx, "segrelay-pcm", { numberOfInputs: 1, numberOfOutputs: 0, channelCount: channels, channelCountMode: "explicit" });
-      this._node = node;
-      const per = Math.round(sampleRate / 50); // 20 ms: one Opus frame
-      const acc = [];
-      for (let c = 0; c < channels; c++) acc.push(new Float32Array(per + 8192));
-      let fill = 0, start = -1, sent = 0;
-      node.port.onmessage = (e) => {
-        if (this.state !== "recording") return;
-        const chans = e.data;
-        const n = Math.min(chans[0].length, acc[0].length - fill);
-        if (start < 0) start = now() * 1000 - (n / sampleRate) * 1e6; // µs of the first sample
-        for (let c = 0; c < channels; c++) acc[c].set(chans[Math.min(c, chans.length - 1)].subarray(0, n), fill);
-        fill += n;
-        while (fill >= per) {
-          const data = new Float32Array(per * channels);
-          for (let c = 0; c < channels; c++) {
-            data.set(acc[c].subarray(0, per), c * per);
-            acc[c].copyWithin(0, per, fill);
-          }
-          fill -= per;
-          const timestamp = Math.round(start + (sent / sampleRate) * 1e6);
-          sent += per;
-          const ad = new AudioData({ format: "f32-planar", sampleRate, numberOfFrames: per, numberOfChannels: channels, timestamp, data });
-          if (aenc.state === "configured") aenc.encode(ad);
-          ad.close();
-        }
+      // Audio: Firefox has no MediaStreamTrackProcessor, and an AudioContext
+      // does not start before the user interacts with the page. Its
+      // MediaRecorder records Opus well (audio frames are all keyframes):
+      // its frames go into this recording's second track.
+      const arec = new MediaRecorder(new MediaStream([atrack]), { mimeType: "audio/webm;codecs=opus", audioBitsPerSecond: this.audioBitsPerSecond });
+      const frames = new WebMFrames();
+      const zero = now() * 1000; // µs: time 0 of its timeline
+      let chain = Promise.resolve();
+      arec.ondataavailable = (e) => {
+        chain = chain.then(async () => {
+          const bytes = new Uint8Array(await e.data.arrayBuffer());
+          if (this.state !== "recording") return;
+          for (const f of frames.push(bytes)) this._block(2, zero + f.time * 1000, true, f.data);
+          if (!this._headed && frames.audio) this._header(frames.audio);
+        }).catch((err) => this._error(err));
       };
-      ctx.createMediaStreamSource(new MediaStream([atrack])).connect(node);
-      await ctx.resume();
+      arec.onerror = (e) => this._error(e.error || "audio MediaRecorder error");
+      arec.start(100);
+      this._arec = arec;
+    } else {
+      this._header(null);
     }
-    this._header(width, height, channels, sampleRate);
 
     const tick = () => {
       if (this.state !== "recording") return;
@@ -573,17 +621,18 @@ class WebCodecsRecorder extends EventTarget {
     tick();
   }
 
-  /** The WebM header: EBML, a Segment of unknown size, Info and Tracks. */
-  _header(width, height, channels, sampleRate) {
+  /** The WebM header, before what was recorded so far: EBML, a Segment of unknown size, Info and Tracks. */
+  _header(audio) {
+    const [width, height] = this._size;
     const tracks = [ebml(0xae, [
       ebmlUint(0xd7, 1), ebmlUint(0x73c5, 1), ebmlUint(0x83, 1), ebmlString(0x86, "V_VP8"),
       ebml(0xe0, [ebmlUint(0xb0, width), ebmlUint(0xba, height)]),
     ])];
-    if (channels) {
+    if (audio) {
       tracks.push(ebml(0xae, [
         ebmlUint(0xd7, 2), ebmlUint(0x73c5, 2), ebmlUint(0x83, 2), ebmlString(0x86, "A_OPUS"),
-        ebml(0x63a2, opusHead(channels, sampleRate)), ebmlUint(0x56aa, 6500000), ebmlUint(0x56bb, 80000000),
-        ebml(0xe1, [ebmlFloat(0xb5, sampleRate), ebmlUint(0x9f, channels)]),
+        ebml(0x63a2, audio.codecPrivate || opusHead(audio.channels, audio.sampleRate)), ebmlUint(0x56bb, 80000000),
+        ebml(0xe1, [ebmlFloat(0xb5, audio.sampleRate), ebmlUint(0x9f, audio.channels)]),
       ]));
     }
     this._out.unshift(
@@ -596,11 +645,33 @@ class WebCodecsRecorder extends EventTarget {
     this._headed = true;
   }
 
-  /** Writes one encoded chunk as a SimpleBlock; a video keyframe opens a Cluster. */
-  _block(track, chunk) {
-    if (!this._headed) return;
-    const t = Math.max(0, Math.round((chunk.timestamp - this._t0) / 1000)); // ms
-    const key = chunk.type === "key";
+  /**
+   * Takes one frame (time: µs, performance.now). Frames are written in time
+   * order across tracks (Chromium refuses a Cluster whose audio goes back in
+   * time after video), so a video frame waits until audio caught up with it,
+   * 500 ms at most; audio later than that is dropped.
+   */
+  _block(track, time, key, data) {
+    const t = Math.max(0, Math.round((time - this._t0) / 1000)); // ms
+    const last = this._lastTime[track];
+    if (last !== undefined && t <= last) return; // two frames in one ms: MSE would keep only one
+    this._lastTime[track] = t;
+    const frame = { track, t, key, data };
+    const q = this._pending;
+    let i = q.length;
+    while (i > 0 && q[i - 1].t > t) i--;
+    q.splice(i, 0, frame);
+    const times = Object.values(this._lastTime);
+    const newest = Math.max(...times);
+    const mark = !this._arec ? newest : times.length === 2 ? Math.max(Math.min(...times), newest - 500) : newest - 500;
+    while (q.length && q[0].t <= mark) {
+      const f = q.shift();
+      this._write(f.track, f.t, f.key, f.data);
+    }
+  }
+
+  /** Writes one frame as a SimpleBlock; a video keyframe opens a Cluster. */
+  _write(track, t, key, data) {
     if (track === 1 && key) {
       this._out.push(clusterStart(t));
       this._cluster = t;
@@ -610,19 +681,21 @@ class WebCodecsRecorder extends EventTarget {
       this._out.push(clusterStart(t)); // block times are 16 bits, relative to the Cluster
       this._cluster = t;
     }
+    if (t < this._written) return; // too late: a Cluster's blocks go forward in time
+    this._written = t;
     const rel = t - this._cluster;
-    if (rel < -32768) return;
-    const data = new Uint8Array(4 + chunk.byteLength);
-    data[0] = 0x80 | track;
-    data[1] = (rel >> 8) & 0xff;
-    data[2] = rel & 0xff;
-    data[3] = key ? 0x80 : 0;
-    chunk.copyTo(data.subarray(4));
-    this._out.push(ebml(0xa3, data));
+    const block = new Uint8Array(4 + data.byteLength);
+    block[0] = 0x80 | track;
+    block[1] = (rel >> 8) & 0xff;
+    block[2] = rel & 0xff;
+    block[3] = key ? 0x80 : 0;
+    if (data instanceof Uint8Array) block.set(data, 4);
+    else data.copyTo(block.subarray(4));
+    this._out.push(ebml(0xa3, block));
   }
 
   _deliver() {
-    if (!this._out.length || !this._headed) return;
+    if (!this._out.length || !this._headed) return; // the header waits for the audio track's parameters
     const blob = new Blob(this._out, { type: this.mimeType });
     this._out = [];
     if (this.ondataavailable) this.ondataavailable({ data: blob });
@@ -630,18 +703,20 @@ class WebCodecsRecorder extends EventTarget {
 
   async _finish() {
     clearTimeout(this._timer);
-    if (this._node) this._node.port.onmessage = null;
-    const flushes = [];
-    for (const enc of [this._venc, this._aenc]) if (enc && enc.state === "configured") flushes.push(enc.flush().catch(() => {}));
-    await Promise.all(flushes);
-    for (const enc of [this._venc, this._aenc]) if (enc && enc.state !== "closed") enc.close();
-    if (this._ctx) await this._ctx.close().catch(() => {});
+    if (this._arec && this._arec.state !== "inactive") {
+      this._arec.ondataavailable = null;
+      this._arec.stop();
+    }
+    if (this._venc && this._venc.state === "configured") await this._venc.flush().catch(() => {});
+    if (this._venc && this._venc.state !== "closed") this._venc.close();
+    for (const f of this._pending.splice(0)) this._write(f.track, f.t, f.key, f.data);
     if (this._video) this._video.srcObject = null;
   }
 
   _error(e) {
     if (this.state === "inactive") return;
     this.state = "inactive";
+    clearTimeout(this._headerDeadline);
     this._finish().catch(() => {});
     clearInterval(this._flusher);
     if (this.onerror) this.onerror({ error: asError(e) });
@@ -745,7 +820,8 @@ export class Publisher extends Connection {
     /** Counters, for display and tests. */
     this.stats = { bytesSent: 0, blobs: 0, restarts: 0, reconnects: 0, sendLag: 0 };
 
-    /** @type {MediaRecorder|null} */ this._rec = null;
+    /** @type {MediaRecorder|WebCodecsRecorder|null} */ this._rec = null;
+    this._noWebCodecs = false; // WebCodecs could not record here: MediaRecorder from now on
     this._congested = false;
     this._sent = []; // [{end: cumulative bytes, t}] of what the socket may still hold
     this._total = 0;
@@ -907,7 +983,7 @@ export class Publisher extends Connection {
     let rec;
     try {
       const enc = this.options.encoder;
-      const wc = enc === "webcodecs" || (enc !== "mediarecorder" && recorderIgnoresKeyFrames());
+      const wc = !this._noWebCodecs && (enc === "webcodecs" || (enc !== "mediarecorder" && recorderIgnoresKeyFrames()));
       if (wc && webCodecsCanRecord(this.stream, this.mimeType)) {
         rec = new WebCodecsRecorder(this.stream, { ...this._recorderOptions(), keyFrameInterval: this.options.keyFrameInterval });
         this.encoder = "webcodecs";
@@ -924,6 +1000,7 @@ export class Publisher extends Connection {
     };
     rec.onerror = (e) => {
       if (this._rec !== rec) return;
+      if (e.error && e.error.fallback) this._noWebCodecs = true; // it sent nothing yet
       this._fail(asError(e.error || "MediaRecorder error"), false);
       this.restart("recorder error");
     };
