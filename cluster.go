@@ -57,7 +57,9 @@ func (h *Hub) clusterOf() Cluster {
 // PublishRelayed is Publish for a cluster: it feeds this hub's subscribers
 // with the segments of a publisher on another node (use WriteSegment). The
 // session is not claimed through the hub's Cluster and its segments are not
-// passed back to it; it counts against WithMaxStreams like any publisher.
+// passed back to it, and it reports no events (EventPublish and
+// EventUnpublish come from the publishing node's hub). It counts against
+// WithMaxStreams like any publisher.
 func (h *Hub) PublishRelayed(ctx context.Context, name, mime string) (*Publisher, error) {
 	return h.publish(ctx, name, mime, true)
 }

@@ -151,3 +151,23 @@ func TestClusterSegmentsInOrderAndInterest(t *testing.T) {
 	_, err := e.hub.Publish(ctx, ".bad", "")
 	assert.True(t, errors.Is(err, ErrBadStreamName))
 }
+
+func TestClusterRelayedPublisherReportsNoEvents(t *testing.T) {
+	var mu sync.Mutex
+	var kinds []EventKind
+	e := newEnv(t, WithEvents(func(ev Event) {
+		mu.Lock()
+		kinds = append(kinds, ev.Kind)
+		mu.Unlock()
+	}))
+	rp, err := e.hub.PublishRelayed(testCtx(t), "room", "video/webm")
+	require.NoError(t, err)
+	require.NoError(t, rp.Close())
+	p, err := e.hub.Publish(testCtx(t), "room", "video/webm")
+	require.NoError(t, err)
+	require.NoError(t, p.Close())
+	waitFor(t, "the events", func() bool { mu.Lock(); defer mu.Unlock(); return len(kinds) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []EventKind{EventPublish, EventUnpublish}, kinds, "only the hub's own publisher")
+}

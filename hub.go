@@ -65,7 +65,9 @@ func (h *Hub) publish(ctx context.Context, name, mime string, relayed bool) (*Pu
 	if err != nil {
 		return nil, err
 	}
-	p.announce(nil)
+	if !relayed { // the publishing node reports the session
+		p.announce(nil)
+	}
 	if err := p.begin(mime); err != nil {
 		p.Close()
 		return nil, err

@@ -197,6 +197,9 @@ func (b *Bridge) openBucket() error {
 	return nil
 }
 
+// Conn returns the bridge's NATS connection.
+func (b *Bridge) Conn() *nats.Conn { return b.nc }
+
 // NodeID returns the node's name in messages and claims.
 func (b *Bridge) NodeID() string { return b.opts.NodeID }
 

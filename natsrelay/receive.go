@@ -285,6 +285,7 @@ func (r *receiver) request() (segs []relay.Segment, session string, seq uint64, 
 	ctx, cancel := context.WithTimeout(r.ctx, b.opts.RequestTimeout)
 	defer cancel()
 	var asm assembler
+	from := "" // the node answering; two answer only while two claim the stream (see the README)
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if errors.Is(err, nats.ErrNoResponders) {
@@ -292,6 +293,11 @@ func (r *receiver) request() (segs []relay.Segment, session string, seq uint64, 
 		}
 		if err != nil {
 			return nil, "", 0, err
+		}
+		if node := m.Header.Get(hNode); from == "" {
+			from = node
+		} else if node != from {
+			continue
 		}
 		if m.Header.Get(hKind) == kindDone {
 			seq, err := strconv.ParseUint(m.Header.Get(hSeq), 10, 64)

@@ -53,35 +53,9 @@ func main() {
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	// The hub logs refusals and one line per session end; events are where
-	// an app reacts (here: who is live).
-	hub := relay.NewHub(
-		relay.WithLogger(logger),
-		relay.WithEvents(func(ev relay.Event) {
-			switch ev.Kind {
-			case relay.EventPublish:
-				logger.Info("live", "stream", ev.Stream)
-			case relay.EventUnpublish:
-				logger.Info("offline", "stream", ev.Stream, "after", ev.Session.Duration.Round(time.Second))
-			}
-		}),
-	)
-
-	// Scaling out: the bridge must be in place before the hub serves
-	// publishers. NATS reconnects forever: while it is away, local viewers
-	// of local publishers keep watching.
-	var bridge *natsrelay.Bridge
-	if *natsURL != "" {
-		nc, err := nats.Connect(*natsURL, nats.Name("segrelay "+*addr), nats.MaxReconnects(-1))
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer nc.Close()
-		bridge, err = natsrelay.New(hub, nc, natsrelay.Options{Logger: logger})
-		if err != nil {
-			log.Fatal(err)
-		}
-		logger.Info("joined the cluster", "nats", *natsURL, "node", bridge.NodeID())
+	hub, bridge, err := newHub(logger, *natsURL, *addr)
+	if err != nil {
+		log.Fatal(err)
 	}
 
 	ln, err := net.Listen("tcp", *addr)
@@ -109,12 +83,48 @@ func main() {
 		hub.Shutdown(ctx) // closes every stream with 1001 "going away"; clients reconnect to the next server
 		if bridge != nil {
 			bridge.Close() // gives up this node's claims at once
+			bridge.Conn().Close()
 		}
 		srv.Shutdown(ctx)
 	}()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+}
+
+// newHub makes the hub, and with a NATS URL connects it to the other
+// nodes through a natsrelay Bridge.
+func newHub(logger *slog.Logger, natsURL, name string) (*relay.Hub, *natsrelay.Bridge, error) {
+	// The hub logs refusals and one line per session end; events are where
+	// an app reacts (here: who is live).
+	hub := relay.NewHub(
+		relay.WithLogger(logger),
+		relay.WithEvents(func(ev relay.Event) {
+			switch ev.Kind {
+			case relay.EventPublish:
+				logger.Info("live", "stream", ev.Stream)
+			case relay.EventUnpublish:
+				logger.Info("offline", "stream", ev.Stream, "after", ev.Session.Duration.Round(time.Second))
+			}
+		}),
+	)
+	if natsURL == "" {
+		return hub, nil, nil
+	}
+	// Scaling out: the bridge must be in place before the hub serves
+	// publishers. NATS reconnects forever: while it is away, local viewers
+	// of local publishers keep watching.
+	nc, err := nats.Connect(natsURL, nats.Name("segrelay "+name), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, nil, err
+	}
+	bridge, err := natsrelay.New(hub, nc, natsrelay.Options{Logger: logger})
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	logger.Info("joined the cluster", "nats", natsURL, "node", bridge.NodeID())
+	return hub, bridge, nil
 }
 
 // newMux is the app: the hub under /live/, the pages, and the index.
