@@ -414,10 +414,15 @@ func (b *Bridge) refreshOne(kv jetstream.KeyValue, name string) {
 		return
 	}
 	b.mu.Lock()
-	if b.claims[name] == c {
+	released := b.claims[name] != c
+	if !released {
 		c.rev = newRev
 	}
 	b.mu.Unlock()
+	if released && newRev != 0 {
+		// The session ended while the claim was being written.
+		kv.Delete(ctx, encodeName(name), jetstream.LastRevision(newRev))
+	}
 }
 
 // owns reports whether a publisher of this node holds stream.

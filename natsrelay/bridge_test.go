@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	relay "github.com/segrelay/relay"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -351,4 +353,101 @@ func TestNodeRestart(t *testing.T) {
 	v2.untilKind(ctx, relay.KindStart)
 	v2.until(ctx, 11)
 	assert.Equal(t, []int{10, 11}, v2.media, "from the last keyframe, with nothing more published")
+}
+
+// A node subscribes to a stream's subject only while it has subscribers
+// for it, and not while it publishes the stream itself.
+func TestInterestOnlyWhileSubscribers(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := newNode(t, ns, "a", Options{}), newNode(t, ns, "b", Options{})
+	ctx := testCtx(t)
+	receivers := func(n *node) int {
+		n.bridge.mu.Lock()
+		defer n.bridge.mu.Unlock()
+		return len(n.bridge.receivers)
+	}
+	subject := func() int { // NATS subscriptions to the stream's subject, over both nodes
+		sz, err := ns.srv.Subsz(&server.SubszOptions{Subscriptions: true, Test: "segrelay.seg.room"})
+		require.NoError(t, err)
+		return int(sz.Total)
+	}
+	require.Zero(t, subject())
+
+	pub, err := a.hub.Publish(ctx, "room", "video/webm")
+	require.NoError(t, err)
+	defer pub.Close()
+	local, err := a.hub.Subscribe(ctx, "room")
+	require.NoError(t, err)
+	assert.Zero(t, receivers(a), "A has the stream first-hand")
+
+	s1, err := b.hub.Subscribe(ctx, "room")
+	require.NoError(t, err)
+	s2 := dialSubscribe(t, b, "room")
+	waitFor(t, "B's subscription", func() bool { return subject() == 1 })
+	assert.Equal(t, 1, receivers(b))
+	require.NoError(t, s1.Close())
+	require.NoError(t, s2.Close())
+	waitFor(t, "B's unsubscription", func() bool { return subject() == 0 && receivers(b) == 0 })
+
+	// A's own viewers watch another node's publisher once A's left.
+	require.NoError(t, pub.Close())
+	waitFor(t, "A's subscription", func() bool { return subject() == 1 && receivers(a) == 1 })
+	local.Close()
+	waitFor(t, "A's unsubscription", func() bool { return subject() == 0 })
+}
+
+// Without claims (a NATS without JetStream), two nodes may publish the
+// same stream.
+func TestNoClaims(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := newNode(t, ns, "a", Options{NoClaims: true}), newNode(t, ns, "b", Options{NoClaims: true})
+	ctx := testCtx(t)
+	p1, err := a.hub.Publish(ctx, "room", "video/webm")
+	require.NoError(t, err)
+	defer p1.Close()
+	p2, err := b.hub.Publish(ctx, "room", "video/webm")
+	require.NoError(t, err)
+	defer p2.Close()
+}
+
+// A gap in Seq (here a forged message from the future) is never passed
+// on: B catches up and its viewers resume at a keyframe after a new init,
+// marked Discontinuity.
+func TestGapIsHealedAtAKeyframe(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := newNode(t, ns, "a", Options{}), newNode(t, ns, "b", Options{})
+	ctx := testCtx(t)
+
+	vb := newViewer(t, dialSubscribe(t, b, "room"))
+	waitInterest(t, b)
+	pub, err := a.hub.Publish(ctx, "room", "video/webm")
+	require.NoError(t, err)
+	defer pub.Close()
+	m := newMedia("a", 100, 4)
+	require.NoError(t, pub.WriteSegment(relay.Segment{Kind: relay.KindInit, Data: m.init}))
+	for range 6 {
+		require.NoError(t, pub.WriteSegment(m.segment()))
+	}
+	vb.until(ctx, 5)
+
+	forged := relay.Segment{Kind: relay.KindMedia, Seq: 100, Data: []byte("forged: not from A's hub")}
+	nc, err := nats.Connect(ns.url())
+	require.NoError(t, err)
+	defer nc.Close()
+	for _, msg := range segmentMsgs("segrelay.seg.room", "a", a.bridge.out.session("room"), forged, nc.MaxPayload()) {
+		require.NoError(t, nc.PublishMsg(msg))
+	}
+	require.NoError(t, nc.Flush())
+	waitFor(t, "the gap", func() bool { return b.bridge.Stats().Gaps == 1 })
+	vb.untilKind(ctx, relay.KindInit) // the catch-up's
+
+	for range 7 {
+		require.NoError(t, pub.WriteSegment(m.segment()))
+	}
+	vb.until(ctx, 12)
+	assert.Equal(t, []int{0, 1, 2, 3, 4, 5, 4, 5, 6, 7, 8, 9, 10, 11, 12}, vb.media,
+		"the GOP again from its keyframe after the gap, then the rest; the forged segment was not passed on")
+	assert.Equal(t, [][]byte{m.init, m.init}, vb.inits, "the init again after the gap")
+	assert.Equal(t, []int{4}, vb.discs, "the keyframe after the new init is marked")
+	assert.Equal(t, 12, vb.media[len(vb.media)-1])
 }
