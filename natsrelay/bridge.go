@@ -135,7 +135,7 @@ type Stats struct {
 	MsgsIn, BytesIn   uint64 // segment messages received from NATS for the relayed streams
 	Dropped           uint64 // media segments not sent: the send queue was full, or NATS was down
 	Gaps              uint64 // gaps in the Seq of a relayed stream, each healed by a catch-up
-	Resyncs           uint64 // catch-up requests made
+	Resyncs           uint64 // catch-up requests answered or timed out
 	Conflicts         uint64 // claims found held by another node when refreshed (after a NATS outage)
 }
 

@@ -133,6 +133,7 @@ func TestLateJoinStartsAtKeyframe(t *testing.T) {
 		require.NoError(t, pub.WriteSegment(m.segment()))
 	}
 
+	waitFor(t, "A's segments sent", func() bool { return a.bridge.Stats().MsgsOut == 15 })
 	// Nothing more is published while they join: what they get comes from
 	// the GOP caches.
 	first := newViewer(t, dialSubscribe(t, c, "room"))
@@ -226,8 +227,12 @@ func TestPublisherMovesFromAToB(t *testing.T) {
 		assert.Equal(t, mb.init, init.Data)
 		v.media, v.prev = nil, -1
 		v.until(ctx, 19)
-		assert.Equal(t, seq(0, 19), v.media)
 	}
+	assert.Equal(t, seq(0, 19), vc.media, "C relayed the stream all along")
+	// A relays again only since its own publisher left: it may have
+	// caught up with B's session after its first segments.
+	assert.Equal(t, seq(va.media[0], 19), va.media)
+	assert.Zero(t, va.media[0]%5, "from a keyframe")
 }
 
 // Segments above the server's max payload are split and rejoined.

@@ -44,6 +44,7 @@ type receiver struct {
 	waitKey    bool // write no media before a keyframe
 	lastMsg    time.Time
 	lastResync time.Time
+	noSession  bool // the last catch-up found no live session
 	resync     bool // a catch-up is due
 	connected  bool
 
@@ -105,7 +106,7 @@ func (r *receiver) run() {
 				r.lastMsg = now
 			}
 		}
-		if r.resync && time.Since(r.lastResync) >= resyncEvery {
+		if r.resync && r.mayCatchUp() {
 			r.catchUp()
 		}
 	}
@@ -133,6 +134,9 @@ func (r *receiver) handle(m *nats.Msg) {
 	}
 	switch seg.Kind {
 	case relay.KindStart:
+		if session == r.session && r.synced && seg.Seq < r.expect && r.hasPub() {
+			return // a catch-up brought this session already
+		}
 		r.open(session, seg.MIME)
 		r.synced, r.expect, r.waitKey = true, seg.Seq+1, false
 	case relay.KindEnd:
@@ -161,9 +165,15 @@ func (r *receiver) gap() {
 		r.b.stats.gaps.Add(1)
 	}
 	r.synced, r.resync = false, true
-	if time.Since(r.lastResync) >= resyncEvery {
+	if r.mayCatchUp() {
 		r.catchUp()
 	}
+}
+
+// mayCatchUp spaces catch-ups: one a second, unless the last one found no
+// session (one has started since).
+func (r *receiver) mayCatchUp() bool {
+	return r.noSession || time.Since(r.lastResync) >= resyncEvery
 }
 
 // write passes an init or media segment to the hub.
@@ -234,18 +244,18 @@ var errNoSession = errors.New("natsrelay: no live session")
 // the hub needs to start from it.
 func (r *receiver) catchUp() {
 	b := r.b
-	r.lastResync, r.resync = time.Now(), false
+	r.lastResync, r.resync, r.noSession = time.Now(), false, false
 	if b.owns(r.stream) {
 		r.yield()
 		return
 	}
-	b.stats.resyncs.Add(1)
 	segs, session, seq, err := r.request()
+	b.stats.resyncs.Add(1)
 	switch {
 	case errors.Is(err, errNoSession):
 		// Nobody publishes it: end ours; a Start will come when someone does.
 		r.closePub()
-		r.session, r.synced = "", false
+		r.session, r.synced, r.noSession = "", false, true
 		return
 	case err != nil:
 		if r.ctx.Err() == nil {
