@@ -2,6 +2,7 @@ package natsrelay
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"testing"
@@ -455,4 +456,46 @@ func TestGapIsHealedAtAKeyframe(t *testing.T) {
 	assert.Equal(t, [][]byte{m.init, m.init}, vb.inits, "the init again after the gap")
 	assert.Equal(t, []int{4}, vb.discs, "the keyframe after the new init is marked")
 	assert.Equal(t, 12, vb.media[len(vb.media)-1])
+}
+
+// A hub that cannot take the relayed stream (WithMaxStreams) keeps
+// trying, and relays it once it can.
+func TestRelayedStreamWaitsForRoom(t *testing.T) {
+	ns := startNATS(t, 0)
+	a := newNode(t, ns, "a", Options{})
+	nc, err := nats.Connect(ns.url(), nats.MaxReconnects(-1))
+	require.NoError(t, err)
+	hub := relay.NewHub(relay.WithMaxStreams(1))
+	bridge, err := New(hub, nc, Options{NodeID: "b"})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		hub.Shutdown(context.Background())
+		bridge.Close()
+		nc.Close()
+	})
+	ctx := testCtx(t)
+
+	other, err := hub.Publish(ctx, "other", "video/webm") // takes B's only stream
+	require.NoError(t, err)
+	sub, err := hub.Subscribe(ctx, "room")
+	require.NoError(t, err)
+	defer sub.Close()
+	v := newViewer(t, sub)
+
+	pub, err := a.hub.Publish(ctx, "room", "video/webm")
+	require.NoError(t, err)
+	defer pub.Close()
+	m := newMedia("a", 100, 2)
+	require.NoError(t, pub.WriteSegment(relay.Segment{Kind: relay.KindInit, Data: m.init}))
+	for range 3 {
+		require.NoError(t, pub.WriteSegment(m.segment()))
+	}
+	waitFor(t, "B to try", func() bool { return bridge.Stats().Resyncs >= 2 }) // a catch-up after a refused session
+	require.NoError(t, other.Close())
+	for range 3 {
+		require.NoError(t, pub.WriteSegment(m.segment()))
+	}
+	v.untilKind(ctx, relay.KindStart)
+	v.until(ctx, 5)
+	assert.Zero(t, v.media[0]%2, "from a keyframe")
 }

@@ -188,6 +188,10 @@ func (r *receiver) write(seg relay.Segment) {
 	pub := r.pub
 	r.mu.Unlock()
 	if pub == nil {
+		// The hub refused the relayed session (e.g. WithMaxStreams): try
+		// again, at the pace of catch-ups.
+		r.session = ""
+		r.gap()
 		return
 	}
 	if err := pub.WriteSegment(relay.Segment{Kind: seg.Kind, Keyframe: seg.Keyframe, Data: seg.Data}); err != nil {
@@ -268,6 +272,10 @@ func (r *receiver) catchUp() {
 	}
 	if session != r.session || !r.hasPub() {
 		r.open(session, segs[0].MIME)
+		if !r.hasPub() {
+			r.session, r.synced, r.resync = "", false, true // try again later
+			return
+		}
 	}
 	r.waitKey = true
 	for _, seg := range segs[1:] {
