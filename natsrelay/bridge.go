@@ -120,8 +120,9 @@ type Bridge struct {
 
 // claim is this node's hold on a stream name.
 type claim struct {
-	ok  bool   // the claim succeeded (or NATS was unreachable)
-	rev uint64 // the key's revision written by this node; 0 when not written
+	ok       bool   // the claim succeeded (or NATS was unreachable)
+	rev      uint64 // the key's revision written by this node; 0 when not written
+	conflict bool   // another node holds the key (found by a refresh)
 }
 
 type counters struct {
@@ -136,7 +137,7 @@ type Stats struct {
 	Dropped           uint64 // media segments not sent: the send queue was full, or NATS was down
 	Gaps              uint64 // gaps in the Seq of a relayed stream, each healed by a catch-up
 	Resyncs           uint64 // catch-up requests answered or timed out
-	Conflicts         uint64 // claims found held by another node when refreshed (after a NATS outage)
+	Conflicts         uint64 // claims found held by another node when refreshed (after a NATS outage), once per claim
 }
 
 // New connects hub to the cluster through nc and returns the running
@@ -280,7 +281,7 @@ func (b *Bridge) Claim(stream string) error {
 	kv := b.kv
 	b.mu.Unlock()
 
-	rev, owner, err := b.take(kv, stream)
+	rev, owner, err := b.takeAnew(kv, stream)
 	b.mu.Lock()
 	switch {
 	case owner != "":
@@ -324,6 +325,22 @@ func (b *Bridge) take(kv jetstream.KeyValue, stream string) (rev uint64, owner s
 	return rev, "", err
 }
 
+// takeAnew is take, creating the bucket again if it is gone: it lives in
+// memory, so a NATS server that restarted has lost it.
+func (b *Bridge) takeAnew(kv jetstream.KeyValue, stream string) (rev uint64, owner string, err error) {
+	rev, owner, err = b.take(kv, stream)
+	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) {
+		if b.openBucket() == nil {
+			b.mu.Lock()
+			kv = b.kv
+			b.mu.Unlock()
+			rev, owner, err = b.take(kv, stream)
+		}
+	}
+	return rev, owner, err
+}
+
 // Release gives up this node's claim of stream (relay.Cluster).
 func (b *Bridge) Release(stream string) {
 	defer b.reconcile(stream) // its subscribers may watch another node's publisher next
@@ -346,21 +363,30 @@ func (b *Bridge) Release(stream string) {
 	}()
 }
 
-// refresh keeps this node's claims alive, and writes those taken while
-// NATS was unreachable.
+// refresh keeps this node's claims alive every ClaimTTL/3, and at once
+// when NATS is back after an outage (a restarted server has lost them) or
+// after a refresh failed, so that the window in which another node could
+// take a live stream stays short.
 func (b *Bridge) refresh() {
 	defer b.wg.Done()
-	t := time.NewTicker(b.opts.ClaimTTL / 3)
+	t := time.NewTicker(min(b.opts.ClaimTTL/3, 250*time.Millisecond))
 	defer t.Stop()
+	var last time.Time
+	retry, connected := false, true
 	for {
 		select {
 		case <-b.ctx.Done():
 			return
 		case <-t.C:
 		}
-		if !b.nc.IsConnected() {
+		was := connected
+		connected = b.nc.IsConnected()
+		since := time.Since(last)
+		due := !was || since >= b.opts.ClaimTTL/3 || (retry && since >= time.Second)
+		if !connected || !due {
 			continue
 		}
+		last = time.Now()
 		b.mu.Lock()
 		names := make([]string, 0, len(b.claims))
 		for name, c := range b.claims {
@@ -370,13 +396,17 @@ func (b *Bridge) refresh() {
 		}
 		kv := b.kv
 		b.mu.Unlock()
+		retry = false
 		for _, name := range names {
-			b.refreshOne(kv, name)
+			if !b.refreshOne(kv, name) {
+				retry = true
+			}
 		}
 	}
 }
 
-func (b *Bridge) refreshOne(kv jetstream.KeyValue, name string) {
+// refreshOne refreshes one claim; false means try again soon.
+func (b *Bridge) refreshOne(kv jetstream.KeyValue, name string) bool {
 	b.mu.Lock()
 	c := b.claims[name]
 	var rev uint64
@@ -385,7 +415,7 @@ func (b *Bridge) refreshOne(kv jetstream.KeyValue, name string) {
 	}
 	b.mu.Unlock()
 	if c == nil {
-		return
+		return true
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, b.opts.RequestTimeout)
 	defer cancel()
@@ -393,36 +423,35 @@ func (b *Bridge) refreshOne(kv jetstream.KeyValue, name string) {
 	newRev, err := kv.Update(ctx, encodeName(name), []byte(b.opts.NodeID), rev)
 	if err != nil {
 		// Expired, lost with a NATS restart, or never written: take it again.
-		newRev, owner, err = b.take(kv, name)
-	}
-	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-		if b.openBucket() == nil {
-			b.mu.Lock()
-			kv = b.kv
-			b.mu.Unlock()
-			newRev, owner, err = b.take(kv, name)
-		}
+		newRev, owner, err = b.takeAnew(kv, name)
 	}
 	switch {
 	case owner != "":
-		b.stats.conflicts.Add(1)
-		b.opts.Logger.Warn("natsrelay: another node claimed a stream this node publishes (NATS was unreachable); both publish until one leaves",
-			"stream", name, "owner", owner)
-		return
+		b.mu.Lock()
+		first := !c.conflict
+		c.conflict = true
+		b.mu.Unlock()
+		if first {
+			b.stats.conflicts.Add(1)
+			b.opts.Logger.Warn("natsrelay: another node claimed a stream this node publishes (NATS was unreachable); both publish until one leaves",
+				"stream", name, "owner", owner)
+		}
+		return false // the other may be gone in a moment
 	case err != nil:
 		b.opts.Logger.Warn("natsrelay: claim not refreshed", "stream", name, "err", err)
-		return
+		return false
 	}
 	b.mu.Lock()
 	released := b.claims[name] != c
 	if !released {
-		c.rev = newRev
+		c.rev, c.conflict = newRev, false
 	}
 	b.mu.Unlock()
 	if released && newRev != 0 {
 		// The session ended while the claim was being written.
 		kv.Delete(ctx, encodeName(name), jetstream.LastRevision(newRev))
 	}
+	return true
 }
 
 // owns reports whether a publisher of this node holds stream.
