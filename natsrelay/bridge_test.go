@@ -3,9 +3,9 @@ package natsrelay
 import (
 	"bytes"
 	"context"
-	"strings"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
