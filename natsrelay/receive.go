@@ -170,10 +170,11 @@ func (r *receiver) gap() {
 	}
 }
 
-// mayCatchUp spaces catch-ups: one a second, unless the last one found no
-// session (one has started since).
+// mayCatchUp spaces catch-ups: one a second, or ten when the last one
+// found no session (one has started since).
 func (r *receiver) mayCatchUp() bool {
-	return r.noSession || time.Since(r.lastResync) >= resyncEvery
+	since := time.Since(r.lastResync)
+	return since >= resyncEvery || (r.noSession && since >= resyncEvery/10)
 }
 
 // write passes an init or media segment to the hub.
