@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -504,4 +505,43 @@ func TestRelayedStreamWaitsForRoom(t *testing.T) {
 	v.untilKind(ctx, relay.KindStart)
 	v.until(ctx, 5)
 	assert.Zero(t, v.media[0]%2, "from a keyframe")
+}
+
+// Publishers racing for the same streams on two nodes: exactly one wins
+// each stream (the claim is an atomic create).
+func TestConcurrentClaimsOneWins(t *testing.T) {
+	ns := startNATS(t, 0)
+	a, b := newNode(t, ns, "a", Options{}), newNode(t, ns, "b", Options{})
+	ctx := testCtx(t)
+	const streams = 20
+	type result struct {
+		pub *relay.Publisher
+		err error
+	}
+	results := make([][2]result, streams)
+	done := make(chan struct{})
+	for i := range streams {
+		for j, n := range []*node{a, b} {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				p, err := n.hub.Publish(ctx, fmt.Sprintf("race%d", i), "video/webm")
+				results[i][j] = result{p, err}
+			}()
+		}
+	}
+	for range 2 * streams {
+		<-done
+	}
+	for i, r := range results {
+		won := 0
+		for _, x := range r {
+			if x.err == nil {
+				won++
+				x.pub.Close()
+			} else {
+				assert.ErrorIs(t, x.err, relay.ErrStreamBusy)
+			}
+		}
+		assert.Equal(t, 1, won, "stream race%d", i)
+	}
 }
