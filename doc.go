@@ -86,6 +86,14 @@
 // DialPublish and DialSubscribe do the same with a hub on another machine,
 // over protocol v1.
 //
+// # Several nodes
+//
+// Hubs on several nodes can serve one set of streams: a Cluster (SetCluster)
+// learns of the hub's own publishers and their segments and of the streams
+// its subscribers want, and feeds it the streams published elsewhere through
+// PublishRelayed. The nested module github.com/segrelay/relay/natsrelay is
+// such a bridge, through NATS; this module does not depend on it.
+//
 // # Protocols
 //
 // Protocol v1 (WebSocket subprotocol "segrelay.v1") exchanges JSON control

@@ -32,6 +32,8 @@ type Hub struct {
 
 	wg sync.WaitGroup // WebSocket connection goroutines
 
+	cluster atomic.Pointer[clusterRef] // SetCluster (cluster.go)
+
 	bytesIn, bytesOut, segments, drops, slowClosed atomic.Uint64
 }
 
@@ -54,11 +56,18 @@ func NewHub(opts ...Option) *Hub {
 // Errors: ErrBadStreamName, ErrStreamBusy (the stream has a publisher),
 // ErrTooManyStreams, ErrOverBudget, ErrHubClosed.
 func (h *Hub) Publish(ctx context.Context, name, mime string) (*Publisher, error) {
-	p, err := h.claim(name)
+	return h.publish(ctx, name, mime, false)
+}
+
+// publish is Publish, or PublishRelayed when relayed.
+func (h *Hub) publish(ctx context.Context, name, mime string, relayed bool) (*Publisher, error) {
+	p, err := h.claimAs(name, relayed)
 	if err != nil {
 		return nil, err
 	}
-	p.announce(nil)
+	if !relayed { // the publishing node reports the session
+		p.announce(nil)
+	}
 	if err := p.begin(mime); err != nil {
 		p.Close()
 		return nil, err
@@ -72,9 +81,18 @@ func (h *Hub) Publish(ctx context.Context, name, mime string) (*Publisher, error
 
 // claim makes a new publisher the owner of stream name. Its session is not
 // announced (EventPublish) until the caller knows it really started.
-func (h *Hub) claim(name string) (*Publisher, error) {
+func (h *Hub) claim(name string) (*Publisher, error) { return h.claimAs(name, false) }
+
+// claimAs is claim; a relayed publisher (PublishRelayed) is not claimed
+// through the hub's Cluster.
+func (h *Hub) claimAs(name string, relayed bool) (*Publisher, error) {
+	release, err := h.clusterClaim(name, relayed)
+	if err != nil {
+		return nil, err
+	}
 	st, err := h.lockStream(name)
 	if err != nil {
+		release()
 		return nil, err
 	}
 	switch {
@@ -87,9 +105,10 @@ func (h *Hub) claim(name string) (*Publisher, error) {
 	}
 	if err != nil {
 		h.unlockStream(st)
+		release()
 		return nil, err
 	}
-	p := &Publisher{hub: h, stream: st, held: holding{b: &h.budget}, done: make(chan struct{})}
+	p := &Publisher{hub: h, stream: st, held: holding{b: &h.budget}, done: make(chan struct{}), relayed: relayed}
 	p.session = session{id: h.lastID.Add(1), role: RolePublish}
 	st.pub = p
 	st.pubSince = time.Now()
@@ -148,6 +167,11 @@ func (h *Hub) unpublish(p *Publisher, started bool) {
 		st.resetGOP(false)
 	}
 	h.unlockStream(st)
+	if owned && !p.relayed {
+		if c := h.clusterOf(); c != nil {
+			c.Release(st.name)
+		}
+	}
 }
 
 // Subscribe joins stream name, which need not have a publisher yet. A
@@ -185,7 +209,11 @@ func (h *Hub) subscribe(name string) (*Subscriber, error) {
 	s.session = session{id: h.lastID.Add(1), role: RoleSubscribe}
 	st.join(s)
 	h.nsubs++
+	first := len(st.subs) == 1
 	h.unlockStream(st)
+	if first {
+		h.clusterInterest(name)
+	}
 	return s, nil
 }
 
@@ -194,10 +222,15 @@ func (h *Hub) leave(s *Subscriber) {
 	st := s.stream
 	h.mu.Lock()
 	st.mu.Lock()
+	last := false
 	if st.remove(s) {
 		h.nsubs--
+		last = len(st.subs) == 0
 	}
 	h.unlockStream(st)
+	if last {
+		h.clusterInterest(st.name)
+	}
 }
 
 // CloseStream ends stream name for good: its publisher and every subscriber

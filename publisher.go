@@ -20,6 +20,8 @@ type Publisher struct {
 	once   sync.Once
 	done   chan struct{} // closed when the session ended
 
+	relayed bool // fed by a Cluster (PublishRelayed)
+
 	mu        sync.Mutex
 	stop      func() bool // stops the context.AfterFunc of Publish
 	session   session

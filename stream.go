@@ -93,6 +93,7 @@ func (st *stream) publish(p *Publisher, seg *Segment) error {
 	if seg.Kind == KindInit || seg.Kind == KindMedia {
 		st.hub.segments.Add(1)
 	}
+	st.hub.clusterSegment(p, seg)
 	for _, sub := range slow {
 		st.hub.slowClosed.Add(1)
 		sub.end(ErrTooSlow)
