@@ -68,6 +68,12 @@ export interface PublishOptions {
   timeslice?: number;
   /** ms between video keyframes (default 1000; 0: the browser's default). */
   keyFrameInterval?: number;
+  /**
+   * What records (default "auto"): MediaRecorder, or WebCodecs (VP8 muxed to WebM by relay.js,
+   * Opus from MediaRecorder). "auto" takes WebCodecs in Firefox, whose MediaRecorder ignores
+   * keyFrameInterval (a keyframe every 6-7 s), when the stream has video and is VP8.
+   */
+  encoder?: "auto" | "mediarecorder" | "webcodecs";
   videoBitsPerSecond?: number;
   audioBitsPerSecond?: number;
   /** ms the oldest unsent byte may wait before the recorder pauses (default 2000). */
@@ -111,6 +117,8 @@ export declare class Publisher extends EventTarget {
   subscribers: number | null;
   /** The MediaRecorder type in use. */
   mimeType: string;
+  /** What records: "mediarecorder" or "webcodecs" (see PublishOptions.encoder); "" before the first recorder. */
+  encoder: "" | "mediarecorder" | "webcodecs";
   stats: PublisherStats;
   /** Stops and restarts the recorder; viewers get a new init and keep playing. */
   restart(reason?: string): Promise<void>;

@@ -598,6 +598,8 @@ func testBrowserLive(t *testing.T, pubB, viewB *browser, steady time.Duration, f
 	pub := pubB.open(t, "publisher", e.pageURL(pubURL))
 	waitPage(t, pub, "the publisher to be live", `window.pub && pub.status === "live" && pub.stats.blobs > 2`, 15*time.Second)
 	mime := eval[string](t, pub, "pub.mimeType")
+	encoder := eval[string](t, pub, "pub.encoder")
+	keyframes := countKeyframes(t, e.currentHub(), "clock")
 
 	names := []string{"viewer1", "viewer2", "late-viewer"}
 	viewers := make([]*page, 3)
@@ -682,6 +684,13 @@ func testBrowserLive(t *testing.T, pubB, viewB *browser, steady time.Duration, f
 	q := summarize(all)
 	window := fmt.Sprintf("%.0f s", float64(to-from)/1000)
 	figs.add("publisher MediaRecorder type", "", mime)
+	figs.add("publisher encoder", "", encoder)
+	kf := keyframes()
+	figs.add("keyframes at the hub, steady", "one a second", fmt.Sprintf("%d in %.0f s", kf, float64(to-from)/1000))
+	// Late joiners start at a keyframe, and a viewer that lost a frame
+	// waits for the next: Firefox's MediaRecorder makes one every 6-7 s,
+	// which is why relay.js records with WebCodecs there.
+	assert.GreaterOrEqual(t, float64(kf), float64(to-from)/1000/2, "keyframes at the hub in the steady window (encoder %s)", encoder)
 	figs.add("glass-to-glass p50, 3 viewers, "+window+" steady", "≤ 0.6 s", secs(q.p50))
 	figs.add("glass-to-glass p95", "≤ 1 s", secs(q.p95))
 	figs.add("glass-to-glass max", "", secs(q.max))
@@ -1055,4 +1064,39 @@ func TestBrowserPausedViewer(t *testing.T) {
 	assert.Equal(t, 0, r.count("emptied", 0, 1<<62), "the viewer emptied its video")
 	assert.Equal(t, 0, r.Stats["resets"], "the viewer needed a new MediaSource")
 	assert.Positive(t, r.Stats["jumps"], "the viewer did not jump back to live")
+}
+
+// countKeyframes counts the keyframe segments of stream on hub from now on,
+// with an in-process subscriber; the returned function stops counting and
+// returns the count.
+func countKeyframes(t *testing.T, hub *relay.Hub, stream string) func() int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	sub, err := hub.Subscribe(ctx, stream)
+	require.NoError(t, err)
+	var n atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			seg, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			if seg.Kind == relay.KindMedia && seg.Keyframe {
+				n.Add(1)
+			}
+		}
+	}()
+	var once sync.Once
+	stop := func() int {
+		once.Do(func() {
+			cancel()
+			sub.Close()
+			<-done
+		})
+		return int(n.Load())
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }

@@ -19,11 +19,13 @@ func TestBrowserFirefoxSources(t *testing.T) {
 	ff := startFirefox(t)
 	ch := startBrowser(t)
 	for _, c := range []struct {
-		name, source, mime string
-		video              bool
+		name, source, mime, encoder string
+		video                       bool
 	}{
-		{"camera-mic", "camera", "video/webm;codecs=vp8,opus", true},
-		{"audio-only", "mic", "audio/webm;codecs=opus", false},
+		// Video: WebCodecs, for a keyframe a second (relay.js's
+		// PublishOptions.encoder); audio alone needs no keyframes.
+		{"camera-mic", "camera", "video/webm;codecs=vp8,opus", "webcodecs", true},
+		{"audio-only", "mic", "audio/webm;codecs=opus", "mediarecorder", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newBrowserEnv(t, "testdata/browser")
@@ -31,6 +33,7 @@ func TestBrowserFirefoxSources(t *testing.T) {
 			pub := ff.open(t, "firefox-publisher", e.pageURL(fmt.Sprintf("publish.html?stream=%s&source=%s", stream, c.source)))
 			waitPage(t, pub, "the publisher to be live", `window.pub && pub.status === "live" && pub.stats.blobs > 2`, 15*time.Second)
 			assert.Equal(t, c.mime, eval[string](t, pub, "pub.mimeType"))
+			assert.Equal(t, c.encoder, eval[string](t, pub, "pub.encoder"))
 			viewers := []*page{
 				ff.open(t, "firefox-viewer", e.pageURL("watch.html?stream="+stream)),
 				ch.open(t, "chromium-viewer", e.pageURL("watch.html?stream="+stream)),
