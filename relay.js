@@ -20,17 +20,20 @@
 //   player.close();
 //
 // Both speak protocol v1 (WebSocket subprotocol "segrelay.v1"; see the
-// README). The publisher runs one continuous MediaRecorder and sends its WebM
-// bytes as they come (stream mode); the player feeds them to Media Source
-// Extensions, one SourceBuffer for the life of the player, so the picture
-// never goes black between segments, sessions or reconnections.
+// README). The publisher runs one continuous recorder and sends its WebM
+// bytes as they come (stream mode): MediaRecorder, or in Firefox, whose
+// MediaRecorder cannot be asked for keyframes, a WebM recorder of its own on
+// WebCodecs. The player feeds them to Media Source Extensions, one
+// SourceBuffer for the life of the player, so the picture never goes black
+// between segments, sessions or reconnections.
 //
 // The file: helpers; Connection, the WebSocket, status and backoff that
-// Publisher and Player share; Publisher; AppendQueue, the MediaSource and the
+// Publisher and Player share; WebCodecsRecorder; Publisher; WebMAppender,
+// WebM as a SourceBuffer wants it; AppendQueue, the MediaSource and the
 // queue that feeds its SourceBuffer; and Player, in sections: protocol,
 // which MediaSource (starting over), playback control.
 //
-// Why the player looks the way it does (measured in Chromium, see
+// Why the player looks the way it does (measured in Chromium and Firefox, see
 // docs/browser-facts.md in the repository):
 //  - the SourceBuffer runs in "sequence" mode: a late joiner's first media
 //    does not start at time 0, and media resumed after a skipped run leaves a
@@ -41,7 +44,12 @@
 //    aborts the parser and sets timestampOffset to the end of what it has,
 //    so the new media follows on;
 //  - at 1x a player never makes up the startup stall, so it plays slightly
-//    faster while it is behind its target and jumps when it is far behind.
+//    faster while it is behind its target and jumps when it is far behind;
+//    a seek far from a keyframe is slow, so a jump waits until it saves more
+//    than it costs;
+//  - a SourceBuffer drops frames until the next keyframe where a Cluster
+//    starts without one or an append starts after skipped frames: the player
+//    rewrites WebM media so neither happens (WebMAppender).
 
 "use strict";
 
