@@ -1374,7 +1374,10 @@ class WebMAppender {
         }
       }
       if (isNaN(next)) return false; // cannot tell yet
-      if (!isNaN(before) && next - last > 1.5 * (last - before)) return false;
+      // The SourceBuffer takes the last frame to last as long as the one
+      // before it: the next must start neither before that ends (an
+      // overlap: the frame is replaced) nor long after (a discontinuity).
+      if (!isNaN(before) && (next - last < last - before || next - last > 1.5 * (last - before))) return false;
     }
     return true;
   }

@@ -686,11 +686,11 @@ func testBrowserLive(t *testing.T, pubB, viewB *browser, steady time.Duration, f
 	figs.add("publisher MediaRecorder type", "", mime)
 	figs.add("publisher encoder", "", encoder)
 	kf := keyframes()
-	figs.add("keyframes at the hub, steady", "one a second", fmt.Sprintf("%d in %.0f s", kf, float64(to-from)/1000))
+	figs.add("keyframes at the hub, steady", "one per 4 s at least", fmt.Sprintf("%d in %.0f s", kf, float64(to-from)/1000))
 	// Late joiners start at a keyframe, and a viewer that lost a frame
 	// waits for the next: Firefox's MediaRecorder makes one every 6-7 s,
 	// which is why relay.js records with WebCodecs there.
-	assert.GreaterOrEqual(t, float64(kf), float64(to-from)/1000/2, "keyframes at the hub in the steady window (encoder %s)", encoder)
+	assert.GreaterOrEqual(t, float64(kf), float64(to-from)/1000/4, "keyframes at the hub in the steady window (encoder %s)", encoder)
 	figs.add("glass-to-glass p50, 3 viewers, "+window+" steady", "≤ 0.6 s", secs(q.p50))
 	figs.add("glass-to-glass p95", "≤ 1 s", secs(q.p95))
 	figs.add("glass-to-glass max", "", secs(q.max))
