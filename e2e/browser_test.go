@@ -595,6 +595,9 @@ func testBrowserLive(t *testing.T, pubB, viewB *browser, steady time.Duration, f
 	if o := os.Getenv("SEGRELAY_BROWSER_PUBLISH_OPTS"); o != "" { // e.g. {"mimeType":"video/webm;codecs=vp8","timeslice":100}
 		pubURL += "&opts=" + url.QueryEscape(o)
 	}
+	if os.Getenv("SEGRELAY_BROWSER_MIC") != "" { // the clock with the fake microphone: video + Opus
+		pubURL += "&mic"
+	}
 	pub := pubB.open(t, "publisher", e.pageURL(pubURL))
 	waitPage(t, pub, "the publisher to be live", `window.pub && pub.status === "live" && pub.stats.blobs > 2`, 15*time.Second)
 	mime := eval[string](t, pub, "pub.mimeType")
