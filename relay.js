@@ -1293,6 +1293,13 @@ class WebMAppender {
     this._last = new Map(); // track -> [time before last, last time] appended
   }
 
+  /** Forgets what it holds and where it is: what comes next follows a gap (media was dropped). */
+  reset() {
+    this._held = null;
+    this._state = { cluster: -1, open: -1, dropping: false };
+    this._last.clear();
+  }
+
   /** When the held bytes were first held (performance.now), 0 if none. */
   heldSince() {
     return this._held ? this._heldAt : 0;
@@ -1971,7 +1978,7 @@ export class Player extends Connection {
     if (this._mse.queuedBytes() > 64 * 1024 * 1024) {
       // The SourceBuffer does not keep up at all: drop what waits, resume at a keyframe.
       this._mse.dropMedia();
-      this._webm = this._webm && new WebMAppender(this._webm._video);
+      if (this._webm) this._webm.reset();
       this._waitKey = true;
       this.stats.droppedSegments++;
       return;
@@ -1979,7 +1986,7 @@ export class Player extends Connection {
     if (hdr.discontinuity && this._webm) {
       // Media was skipped: what is held ends where it was.
       this._appendHeld();
-      this._webm = new WebMAppender(this._webm._video);
+      this._webm.reset();
     }
     const append = this._webm ? this._webm.take(data) : data;
     if (append.byteLength) this._mse.push({ kind: "media", data: append, bytes: append.byteLength, t, keyframe: !!hdr.keyframe, burst: this._burst });
@@ -2004,7 +2011,13 @@ export class Player extends Connection {
     this._mse = new AppendQueue(this._MS, this.video, mime, {
       appended: (op, end) => this._appended(op, end),
       dropped: (op) => {
-        if (op.kind === "media") this._waitKey = true;
+        if (op.kind === "media") {
+          // What waits behind it may continue a Cluster it began: drop it
+          // too, and start again at the next keyframe.
+          this._mse.dropMedia();
+          if (this._webm) this._webm.reset();
+          this._waitKey = true;
+        }
         this.stats.droppedSegments++;
       },
       evicted: () => this.stats.quotaEvictions++,
