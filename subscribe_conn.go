@@ -28,13 +28,16 @@ func (h *Hub) runSubscriber(c *wsConn, s *Subscriber, legacy bool) {
 	defer c.done()
 	c.conn.SetReadLimit(4096)
 
-	ctx, cancel := context.WithCancel(c.ctx)
+	// The reader needs no context of its own: closing the connection (drop)
+	// ends its Read, and a Read without a deadline context costs coder/
+	// websocket no AfterFunc. It cancels the connection's context when it
+	// ends, which tells the writer the peer is gone.
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		defer cancel()
+		defer c.cancel()
 		for {
-			typ, _, err := c.conn.Read(ctx)
+			typ, _, err := c.conn.Read(context.Background())
 			if err != nil {
 				c.notePeerClose(err)
 				return
@@ -49,7 +52,7 @@ func (h *Hub) runSubscriber(c *wsConn, s *Subscriber, legacy bool) {
 		}
 	}()
 
-	sw := subWriter{hub: h, c: c, s: s, ctx: ctx}
+	sw := subWriter{hub: h, c: c, s: s, ctx: c.ctx}
 	var ce *closeErr
 	if legacy {
 		ce = sw.runLegacy()
@@ -58,7 +61,6 @@ func (h *Hub) runSubscriber(c *wsConn, s *Subscriber, legacy bool) {
 	}
 	s.Close()
 	c.finish(ce)
-	cancel()
 	if ev, ok := s.endEvent(); ok {
 		h.emit(c.withCloseFrame(ev))
 	}
@@ -69,7 +71,7 @@ type subWriter struct {
 	hub   *Hub
 	c     *wsConn
 	s     *Subscriber
-	ctx   context.Context // done when the reader goroutine ended
+	ctx   context.Context // the connection's: done when the reader ended or it was dropped
 	buf   []byte
 	wrote bool // since the ping timer was last reset
 }
