@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,6 +71,7 @@ type hub struct {
 	broadcast  chan message
 	register   chan registration
 	unregister chan registration
+	clients    atomic.Int64 // registered subscribers, for the benchmark
 }
 
 func newHub() *hub {
@@ -89,6 +91,7 @@ func (h *hub) run() {
 				h.streams[r.stream] = map[*client]bool{}
 			}
 			h.streams[r.stream][r.c] = true
+			h.clients.Add(1)
 		case r := <-h.unregister:
 			if _, ok := h.streams[r.stream][r.c]; ok {
 				delete(h.streams[r.stream], r.c)
