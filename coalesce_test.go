@@ -230,7 +230,7 @@ func TestPublisherWriteCoalesces(t *testing.T) {
 	checkWebMSession(t, segs, l)
 	media := len(segs) - 3
 	t.Logf("%d bytes in 1000-byte writes: %d media segments for %d Clusters", len(l.Data), media, len(l.Clusters))
-	assert.LessOrEqual(t, media, 2*len(l.Clusters), "about 60 KB Clusters: two segments each at most with 32 KiB")
+	assert.LessOrEqual(t, media, 2*len(l.Clusters), "about 60 KB Clusters: two segments each at most")
 
 	// The delay: a write's whole elements leave without another write.
 	hub2 := NewHub(WithCoalesceDelay(time.Millisecond))

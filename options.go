@@ -63,7 +63,7 @@ const (
 	defaultMaxSubscribers       = 1000
 	defaultLegacyChunkSize      = 5120
 	defaultLegacyFileTimeout    = time.Second
-	defaultCoalesceBytes        = 32 << 10
+	defaultCoalesceBytes        = 64 << 10
 	defaultCoalesceDelay        = 50 * time.Millisecond
 )
 
@@ -220,9 +220,9 @@ func WithPublisherMinBytes(n int) Option {
 
 // WithCoalesceBytes sets how many bytes of whole WebM elements a stream-mode
 // publisher's segment gathers before it is forwarded even though more input
-// is on its way (default 32 KiB). Coalescing only ever holds what arrives
-// back to back: a message after which the publisher has sent nothing more
-// is forwarded at once.
+// is on its way (default 64 KiB: a 200 ms Cluster of a 2.5 Mbit/s stream).
+// Coalescing only ever holds what arrives back to back: a message after
+// which the publisher has sent nothing more is forwarded at once.
 func WithCoalesceBytes(n int) Option {
 	return func(c *config) { c.coalesceBytes = positive(n, defaultCoalesceBytes) }
 }

@@ -51,7 +51,7 @@ const (
 // Write takes the next bytes of a WebM stream. The bytes may be cut
 // anywhere; Write cuts the stream into segments at element boundaries. A
 // Cluster's whole elements are forwarded together: once they reach
-// WithCoalesceBytes (32 KiB), or WithCoalesceDelay (50 ms) after the first of
+// WithCoalesceBytes (64 KiB), or WithCoalesceDelay (50 ms) after the first of
 // them was written, or at Flush, or when the next Cluster starts, whichever
 // comes first; so a stream written in small pieces still reaches viewers in
 // few segments. (Over a WebSocket, a message after which the publisher sent
