@@ -35,9 +35,11 @@ const (
 	// Bounds of one batch: segments, and bytes of segment data.
 	batchSegments = 32
 	batchBytes    = 512 << 10
-	// corkScratch is the scratch space of a batch: enough for batchSegments
-	// segments' headers and copied bytes (each under 2 × subWriteBuffer).
-	corkScratch = batchSegments * 2 * subWriteBuffer
+	// corkScratch is the scratch space of a batch, which also ends it when
+	// full: about 8 segments' headers and copied bytes (each under 2 ×
+	// subWriteBuffer), plenty to amortize the writev. A writer whose socket
+	// is full holds its batch while it waits, so batches are kept small.
+	corkScratch = 2 << 10
 )
 
 // corkConn is a subscriber's hijacked connection as coder/websocket sees it.
@@ -62,7 +64,7 @@ type corkBatch struct {
 }
 
 var corkBatches = sync.Pool{New: func() any {
-	return &corkBatch{scratch: make([]byte, 0, corkScratch), bufs: make(net.Buffers, 0, 4*batchSegments)}
+	return &corkBatch{scratch: make([]byte, 0, corkScratch), bufs: make(net.Buffers, 0, 32)}
 }}
 
 // Write writes p at once, or adds it to the batch when corked.
