@@ -16,6 +16,7 @@ import (
 type inMessage struct {
 	typ  websocket.MessageType
 	data []byte // valid until the reader is told to go on
+	more bool   // the peer's next bytes were there already when data was read
 	err  error
 }
 
@@ -78,8 +79,9 @@ func (c *wsConn) readMessages(msgs chan<- inMessage, next, quit <-chan struct{})
 		if err == nil {
 			err = held.resize(buf.Cap(), "a publisher's read buffer")
 		}
+		more := err == nil && inputPending(c.netConn)
 		select {
-		case msgs <- inMessage{typ: typ, data: buf.Bytes(), err: err}:
+		case msgs <- inMessage{typ: typ, data: buf.Bytes(), more: more, err: err}:
 		case <-quit:
 			return
 		}
@@ -235,7 +237,7 @@ func (ps *pubSession) readError(err error) *closeErr {
 func (ps *pubSession) message(m inMessage) *closeErr {
 	var ce *closeErr
 	if m.typ == websocket.MessageBinary {
-		ce = ps.binary(m.data)
+		ce = ps.binary(m.data, m.more)
 	} else {
 		ce = ps.control(m.data)
 	}
@@ -246,12 +248,14 @@ func (ps *pubSession) message(m inMessage) *closeErr {
 }
 
 // binary handles media bytes: the WebM stream, or a declared segment's.
-func (ps *pubSession) binary(b []byte) *closeErr {
+func (ps *pubSession) binary(b []byte, more bool) *closeErr {
 	switch {
 	case !ps.started:
 		return closeWith(websocket.StatusProtocolError, "binary message before start")
 	case ps.mode == ModeStream:
-		if _, err := ps.p.Write(b); err != nil {
+		// Whole elements wait for the rest of a burst of messages, not for
+		// a message that has not come yet (Publisher.Write, coalescing).
+		if _, err := ps.p.write(b, more); err != nil {
 			return closeFor(err)
 		}
 		return nil

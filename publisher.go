@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/segrelay/relay/internal/webm"
 )
@@ -33,6 +34,11 @@ type Publisher struct {
 	mode      publishMode
 	splitter  *webm.Splitter
 	err       error // set once the publisher can no longer write
+
+	// Stream-mode coalescing: whole elements the splitter holds back since
+	// pendingAt (zero: none), forwarded by flushTimer at the latest.
+	pendingAt  time.Time
+	flushTimer *time.Timer
 }
 
 type publishMode uint8
@@ -45,16 +51,25 @@ const (
 )
 
 // Write takes the next bytes of a WebM stream. The bytes may be cut
-// anywhere; Write cuts the stream into segments at element boundaries and
-// forwards each as soon as it is complete (only a Cluster's start waits
-// until its first video block says whether it is a keyframe). A new EBML
+// anywhere; Write cuts the stream into segments at element boundaries. A
+// Cluster's whole elements are forwarded together: once they reach
+// WithCoalesceBytes (64 KiB), or WithCoalesceDelay (50 ms) after the first of
+// them was written, or at Flush, or when the next Cluster starts, whichever
+// comes first; so a stream written in small pieces still reaches viewers in
+// few segments. (Over a WebSocket, a message after which the publisher sent
+// nothing more is forwarded at once.) Only a Cluster's start waits longer,
+// until its first video block says whether it is a keyframe. A new EBML
 // header starts a new init (the encoder restarted). Write does not keep b.
 //
 // An error that wraps ErrBadWebM or ErrSegmentTooBig means the stream cannot
 // be parsed, ErrOverBudget that the hub's memory budget has no room for
 // what must be held; the Publisher is unusable afterwards and should be
 // closed.
-func (p *Publisher) Write(b []byte) (int, error) {
+func (p *Publisher) Write(b []byte) (int, error) { return p.write(b, true) }
+
+// write is Write; more says whether more input may follow at once (false:
+// forward what is whole now).
+func (p *Publisher) write(b []byte, more bool) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.use(modeBytes); err != nil {
@@ -65,10 +80,13 @@ func (p *Publisher) Write(b []byte) (int, error) {
 	}
 	p.hub.bytesIn.Add(uint64(len(b)))
 	// Reserve what the splitter may keep before it keeps it; settle on what
-	// it really holds afterwards.
+	// it really holds afterwards. What coalescing holds back is in it.
 	err := p.held.resize(p.splitter.HeldBytes()+len(b), "the WebM held back")
 	if err == nil {
-		err = p.splitter.Write(b, p.publishPiece)
+		err = p.splitter.Append(b, p.publishPiece)
+	}
+	if err == nil {
+		err = p.coalesce(more)
 	}
 	if err == nil {
 		err = p.held.resize(p.splitter.HeldBytes(), "the WebM held back")
@@ -78,6 +96,77 @@ func (p *Publisher) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// coalesce forwards the whole elements held back when no more input follows
+// at once or they reach the coalescing size; otherwise it makes sure the
+// timer forwards them within the coalescing delay. Caller holds mu.
+func (p *Publisher) coalesce(more bool) error {
+	n := p.splitter.Pending()
+	if n == 0 {
+		p.pendingAt = time.Time{}
+		return nil
+	}
+	if !more || n >= p.hub.cfg.coalesceBytes {
+		p.pendingAt = time.Time{}
+		return p.splitter.Flush(p.publishPiece)
+	}
+	if p.pendingAt.IsZero() {
+		p.pendingAt = time.Now()
+		if p.flushTimer == nil {
+			p.flushTimer = time.AfterFunc(p.hub.cfg.coalesceDelay, p.flushLate)
+		} else {
+			p.flushTimer.Reset(p.hub.cfg.coalesceDelay)
+		}
+	}
+	return nil
+}
+
+// flushLate is flushTimer's function: it forwards what waited for the
+// coalescing delay. An error ends the publisher.
+func (p *Publisher) flushLate() {
+	p.mu.Lock()
+	if p.err != nil || p.splitter == nil || p.pendingAt.IsZero() {
+		p.mu.Unlock()
+		return
+	}
+	if wait := p.hub.cfg.coalesceDelay - time.Since(p.pendingAt); wait > 0 {
+		p.flushTimer.Reset(wait) // a later wait than the one this timer was set for
+		p.mu.Unlock()
+		return
+	}
+	err := p.flushLocked()
+	p.mu.Unlock()
+	if err != nil {
+		p.end(err)
+	}
+}
+
+// Flush forwards at once the whole elements that Write holds back to
+// coalesce them. Only a Cluster's start, until its first video block, stays.
+func (p *Publisher) Flush() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	return p.flushLocked()
+}
+
+// flushLocked is Flush. Caller holds mu.
+func (p *Publisher) flushLocked() error {
+	if p.splitter == nil {
+		return nil
+	}
+	p.pendingAt = time.Time{}
+	err := p.splitter.Flush(p.publishPiece)
+	if err == nil {
+		err = p.held.resize(p.splitter.HeldBytes(), "the WebM held back")
+	}
+	if err != nil {
+		p.err = err
+	}
+	return err
 }
 
 // WriteSegment publishes one segment: Kind KindInit or KindMedia, Keyframe
@@ -227,6 +316,9 @@ func (p *Publisher) end(err error) {
 			p.splitter.End(p.publishPiece)
 		}
 		p.splitter = nil
+		if p.flushTimer != nil {
+			p.flushTimer.Stop()
+		}
 		p.held.release()
 		if p.err == nil {
 			p.err = err

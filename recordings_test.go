@@ -51,6 +51,9 @@ func TestRealRecordingsLateJoin(t *testing.T) {
 				require.NoError(t, err)
 				sent += len(b)
 			}
+			// What Write holds back to coalesce it goes out now, as when
+			// the recorder pauses: the last keyframe Cluster is published.
+			require.NoError(t, pub.Flush())
 			sub, err := hub.Subscribe(ctx, "cam")
 			require.NoError(t, err)
 

@@ -40,7 +40,9 @@ func TestBurstOverQueueFollowsSkipRule(t *testing.T) {
 		bySeq[uint64(i+2)] = Segment{Kind: KindMedia, Seq: uint64(i + 2), Keyframe: p.Keyframe, Data: p.Data}
 	}
 
-	e := newEnv(t, WithSubscriberQueueBytes(128<<10))
+	// WithCoalesceBytes(1): every message's whole elements leave at its
+	// end, as the splitter above cuts them (no coalescing of a burst).
+	e := newEnv(t, WithSubscriberQueueBytes(128<<10), WithCoalesceBytes(1))
 	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 	}}

@@ -9,25 +9,35 @@ import (
 	"github.com/coder/websocket"
 )
 
-// serveSubscriber runs a subscriber connection: this goroutine writes
-// segments, another reads (pongs, close frames, and anything the peer sends).
+// serveSubscriber upgrades a subscriber connection and goes on with it on
+// a goroutine of its own: net/http's connection goroutine, whose stack grew
+// while it parsed the request, ends when this returns.
 func (h *Hub) serveSubscriber(w http.ResponseWriter, r *http.Request, s *Subscriber, legacy bool) {
 	c, err := h.accept(w, r, s.Stream(), RoleSubscribe)
 	if err != nil {
 		s.Close()
 		return
 	}
-	defer c.done()
 	s.announce(r)
+	go h.runSubscriber(c, s, legacy)
+}
+
+// runSubscriber runs a subscriber connection: this goroutine writes
+// segments, another reads (pongs, close frames, and anything the peer sends).
+func (h *Hub) runSubscriber(c *wsConn, s *Subscriber, legacy bool) {
+	defer c.done()
 	c.conn.SetReadLimit(4096)
 
-	ctx, cancel := context.WithCancel(c.ctx)
+	// The reader needs no context of its own: closing the connection (drop)
+	// ends its Read, and a Read without a deadline context costs coder/
+	// websocket no AfterFunc. It cancels the connection's context when it
+	// ends, which tells the writer the peer is gone.
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		defer cancel()
+		defer c.cancel()
 		for {
-			typ, _, err := c.conn.Read(ctx)
+			typ, _, err := c.conn.Read(context.Background())
 			if err != nil {
 				c.notePeerClose(err)
 				return
@@ -42,7 +52,7 @@ func (h *Hub) serveSubscriber(w http.ResponseWriter, r *http.Request, s *Subscri
 		}
 	}()
 
-	sw := subWriter{hub: h, c: c, s: s, ctx: ctx}
+	sw := subWriter{hub: h, c: c, s: s, ctx: c.ctx}
 	var ce *closeErr
 	if legacy {
 		ce = sw.runLegacy()
@@ -51,7 +61,6 @@ func (h *Hub) serveSubscriber(w http.ResponseWriter, r *http.Request, s *Subscri
 	}
 	s.Close()
 	c.finish(ce)
-	cancel()
 	if ev, ok := s.endEvent(); ok {
 		h.emit(c.withCloseFrame(ev))
 	}
@@ -59,11 +68,12 @@ func (h *Hub) serveSubscriber(w http.ResponseWriter, r *http.Request, s *Subscri
 
 // subWriter writes a subscriber's segments to its connection.
 type subWriter struct {
-	hub *Hub
-	c   *wsConn
-	s   *Subscriber
-	ctx context.Context // done when the reader goroutine ended
-	buf []byte
+	hub   *Hub
+	c     *wsConn
+	s     *Subscriber
+	ctx   context.Context // the connection's: done when the reader ended or it was dropped
+	buf   []byte
+	wrote bool // since the ping timer was last reset
 }
 
 // wait returns the next segment, pinging the peer whenever the stream is
@@ -73,13 +83,7 @@ func (sw *subWriter) wait(ping *time.Timer) (Segment, *closeErr, bool) {
 	for {
 		seg, ok, err := sw.s.next(sw.ctx, ping.C)
 		if err != nil {
-			if sw.ctx.Err() != nil {
-				return Segment{}, nil, false // the peer left
-			}
-			if errors.Is(err, ErrClosed) {
-				return Segment{}, closeWith(websocket.StatusNormalClosure, "closed"), false
-			}
-			return Segment{}, closeFor(err), false
+			return Segment{}, sw.ended(err), false
 		}
 		if sw.c.ending.Load() {
 			// A close began (the reader's 1002, Shutdown): write nothing
@@ -89,37 +93,79 @@ func (sw *subWriter) wait(ping *time.Timer) (Segment, *closeErr, bool) {
 		if ok {
 			return seg, nil, true
 		}
-		ctx, cancel := context.WithTimeout(sw.ctx, sw.hub.cfg.writeTimeout)
-		err = sw.c.conn.Ping(ctx)
-		cancel()
-		if err != nil {
-			return Segment{}, nil, false
+		// The timer is not reset for every write (that costs more than a
+		// flag): it pings once the connection was idle for a whole interval.
+		if !sw.wrote {
+			ctx, cancel := context.WithTimeout(sw.ctx, sw.hub.cfg.writeTimeout)
+			err = sw.c.conn.Ping(ctx)
+			cancel()
+			if err != nil {
+				return Segment{}, nil, false
+			}
 		}
+		sw.wrote = false
 		ping.Reset(sw.hub.cfg.pingInterval)
 	}
 }
 
-// run writes protocol v1: a control message, then the data as one binary
-// message.
+// ended says how to close once the subscriber ended with err.
+func (sw *subWriter) ended(err error) *closeErr {
+	if sw.ctx.Err() != nil {
+		return nil // the peer left
+	}
+	if errors.Is(err, ErrClosed) {
+		return closeWith(websocket.StatusNormalClosure, "closed")
+	}
+	return closeFor(err)
+}
+
+// run writes protocol v1: for each segment a control message, then the data
+// as one binary message. Whatever is queued when a segment is taken goes
+// with it: the frames of a batch are gathered under the connection's cork
+// and leave in one writev, without a copy of segment data (cork.go). The
+// writes themselves only fill the batch, so they need no context; the
+// writev is bounded by the write timeout, as a deadline on the connection.
 func (sw *subWriter) run() *closeErr {
 	ping := time.NewTimer(sw.hub.cfg.pingInterval)
 	defer ping.Stop()
 	name := sw.s.Stream()
+	cork := sw.c.cork
 	for {
 		seg, ce, ok := sw.wait(ping)
 		if !ok {
 			return ce
 		}
-		ctx, cancel := context.WithTimeout(sw.ctx, sw.hub.cfg.writeTimeout)
-		sw.buf = appendHeader(sw.buf[:0], &seg, name)
-		err := sw.c.conn.Write(ctx, websocket.MessageText, sw.buf)
-		if err == nil && (seg.Kind == KindInit || seg.Kind == KindMedia) {
-			err = sw.c.conn.Write(ctx, websocket.MessageBinary, seg.Data)
+		cork.cork()
+		var err error
+		for n, size := 1, 0; ; n++ {
+			if err = sw.writeSegment(&seg, name); err != nil {
+				break
+			}
+			size += len(seg.Data)
+			if n >= batchSegments || size >= batchBytes || cork.full() || sw.c.ending.Load() {
+				break
+			}
+			var more bool
+			if seg, more, _ = sw.s.tryNext(); !more {
+				break // an ended subscriber is seen by the next wait
+			}
 		}
-		cancel()
+		if uerr := cork.uncork(); err == nil {
+			err = uerr
+		}
 		if err != nil {
 			return nil // dropped: the peer left or stayed full past the write timeout
 		}
-		ping.Reset(sw.hub.cfg.pingInterval)
+		sw.wrote = true
 	}
+}
+
+// writeSegment writes one segment's messages into the batch.
+func (sw *subWriter) writeSegment(seg *Segment, name string) error {
+	sw.buf = appendHeader(sw.buf[:0], seg, name)
+	err := sw.c.conn.Write(context.Background(), websocket.MessageText, sw.buf)
+	if err == nil && (seg.Kind == KindInit || seg.Kind == KindMedia) {
+		err = sw.c.conn.Write(context.Background(), websocket.MessageBinary, seg.Data)
+	}
+	return err
 }

@@ -112,28 +112,9 @@ func (s *Subscriber) Next(ctx context.Context) (Segment, error) {
 // next is Next that also returns, with ok false, when idle fires first.
 func (s *Subscriber) next(ctx context.Context, idle <-chan time.Time) (seg Segment, ok bool, err error) {
 	for {
-		s.mu.Lock()
-		if s.err != nil {
-			err := s.err
-			s.mu.Unlock()
-			return Segment{}, false, err
+		if seg, ok, err := s.tryNext(); ok || err != nil {
+			return seg, ok, err
 		}
-		if s.queue.n > 0 {
-			e := s.queue.pop()
-			s.queued -= len(e.seg.Data)
-			n := uint64(len(e.seg.Data))
-			s.bytesOut += n
-			if e.seg.Kind == KindInit || e.seg.Kind == KindMedia {
-				s.segsOut++
-			}
-			s.mu.Unlock()
-			seg = *e.seg
-			seg.Discontinuity = e.disc
-			s.hub.bytesOut.Add(n)
-			s.stream.bytesOut.Add(n)
-			return seg, true, nil
-		}
-		s.mu.Unlock()
 		select {
 		case <-s.notify:
 		case <-idle:
@@ -142,6 +123,34 @@ func (s *Subscriber) next(ctx context.Context, idle <-chan time.Time) (seg Segme
 			return Segment{}, false, ctx.Err()
 		}
 	}
+}
+
+// tryNext returns the next queued segment without waiting: ok is false
+// when the queue is empty, err set once the subscriber ended.
+func (s *Subscriber) tryNext() (seg Segment, ok bool, err error) {
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return Segment{}, false, err
+	}
+	if s.queue.n == 0 {
+		s.mu.Unlock()
+		return Segment{}, false, nil
+	}
+	e := s.queue.pop()
+	s.queued -= len(e.seg.Data)
+	n := uint64(len(e.seg.Data))
+	s.bytesOut += n
+	if e.seg.Kind == KindInit || e.seg.Kind == KindMedia {
+		s.segsOut++
+	}
+	s.mu.Unlock()
+	seg = *e.seg
+	seg.Discontinuity = e.disc
+	s.hub.bytesOut.Add(n)
+	s.stream.bytesOut.Add(n)
+	return seg, true, nil
 }
 
 // Close leaves the stream. Next returns ErrClosed from then on.

@@ -28,6 +28,8 @@ type wsConn struct {
 	// netConn is the hijacked connection under conn: closing it (drop)
 	// ends whatever conn is doing at once, a close handshake included.
 	netConn net.Conn
+	// cork, for subscribers, is netConn: it gathers a batch's writes.
+	cork *corkConn
 	// ctx is the parent of every read and write on conn; drop cancels it.
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -62,7 +64,7 @@ func (c *wsConn) withCloseFrame(ev Event) Event {
 
 // accept upgrades the request. The origin was checked already.
 func (h *Hub) accept(w http.ResponseWriter, r *http.Request, stream string, role Role) (*wsConn, error) {
-	hw := &hijackRecorder{ResponseWriter: w}
+	hw := &hijackRecorder{ResponseWriter: w, small: role == RoleSubscribe, timeout: h.cfg.writeTimeout}
 	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
 		InsecureSkipVerify: true,
@@ -72,7 +74,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, stream string, role
 		h.refused(r, stream, role, hw.status, err)
 		return nil, err
 	}
-	c := &wsConn{hub: h, conn: conn, netConn: hw.conn, closed: make(chan struct{})}
+	c := &wsConn{hub: h, conn: conn, netConn: hw.conn, cork: hw.cork, closed: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	h.mu.Lock()
 	if h.closed {
@@ -87,11 +89,15 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, stream string, role
 }
 
 // hijackRecorder keeps the net.Conn that websocket.Accept hijacks, or the
-// status it answered with instead.
+// status it answered with instead. With small set (subscribers), the
+// connection is a corkConn with small buffers (cork.go).
 type hijackRecorder struct {
 	http.ResponseWriter
-	conn   net.Conn
-	status int
+	small   bool
+	timeout time.Duration
+	conn    net.Conn
+	cork    *corkConn
+	status  int
 }
 
 func (w *hijackRecorder) WriteHeader(status int) {
@@ -100,6 +106,14 @@ func (w *hijackRecorder) WriteHeader(status int) {
 }
 
 func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.small {
+		cc, brw, err := smallHijack(w.ResponseWriter, w.timeout)
+		if err != nil {
+			return nil, nil, err
+		}
+		w.conn, w.cork = cc, cc
+		return cc, brw, nil
+	}
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	w.conn = conn
 	return conn, brw, err

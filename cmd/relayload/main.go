@@ -98,7 +98,7 @@ func main() {
 	flag.IntVar(&c.pid, "pid", 0, "with -addr: the server's PID, for CPU and RSS from /proc")
 	flag.StringVar(&c.mount, "mount", "/live/", "where the hub is mounted")
 	flag.StringVar(&c.stream, "stream", "load", "stream name")
-	flag.StringVar(&c.server, "server", "bench", "server to start: bench (this binary with -serve) or minimal (examples/minimal, built with go build)")
+	flag.StringVar(&c.server, "server", "bench", "server to start: bench (this binary with -serve), minimal (examples/minimal, built with go build) or gorilla (tools/baseline: a gorilla/websocket chunk relay, like gorilla's chat example; with -mode chunkrelay)")
 	flag.IntVar(&c.gogc, "server-gogc", 0, "bench server: debug.SetGCPercent (0: default)")
 	flag.Int64Var(&c.memlimitMB, "server-memlimit-mb", 0, "bench server: GOMEMLIMIT in MiB (0: none)")
 	flag.StringVar(&c.profileDir, "profile", "", "bench server: write cpu.pprof (over the window), heap.pprof and goroutine.pprof here")
@@ -109,6 +109,10 @@ func main() {
 	case "segments", "stream", "legacy", "chunkrelay":
 	default:
 		fmt.Fprintf(os.Stderr, "relayload: unknown -mode %q\n", c.mode)
+		os.Exit(2)
+	}
+	if c.server == "gorilla" && c.mode != "chunkrelay" {
+		fmt.Fprintln(os.Stderr, "relayload: -server gorilla speaks the chunk relay's framing: use -mode chunkrelay")
 		os.Exit(2)
 	}
 	if c.timeout <= 0 {
@@ -253,6 +257,8 @@ func startServer(c *config) (*server, error) {
 	var cmd *exec.Cmd
 	name := c.server
 	switch {
+	case c.server == "gorilla":
+		return startBuilt(c, "tools/baseline", "gorilla", "-watch-stdin", "-timeout", (c.timeout + 30*time.Second).String())
 	case c.server == "bench" || c.mode == "chunkrelay":
 		exe, err := os.Executable()
 		if err != nil {
@@ -272,44 +278,9 @@ func startServer(c *config) (*server, error) {
 		}
 		cmd = exec.Command(exe, args...)
 	case c.server == "minimal":
-		gomod, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
-			return nil, fmt.Errorf("-server minimal: run from inside the segrelay module (go env GOMOD: %v)", err)
-		}
-		root := filepath.Dir(strings.TrimSpace(string(gomod)))
-		bin := filepath.Join(os.TempDir(), fmt.Sprintf("relayload-minimal-%d", os.Getpid()))
-		build := exec.Command("go", "build", "-o", bin, "./examples/minimal")
-		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return nil, fmt.Errorf("go build ./examples/minimal: %w", err)
-		}
-		defer os.Remove(bin) // the running process keeps its file
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		cmd = exec.Command(bin, "-addr", addr)
-		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-		stdin, _ := cmd.StdinPipe()
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		s := &server{addr: addr, pid: cmd.Process.Pid, cmd: cmd, stdin: stdin, name: "minimal"}
-		for deadline := time.Now().Add(30 * time.Second); ; {
-			if conn, err := net.Dial("tcp", addr); err == nil {
-				conn.Close()
-				return s, nil
-			}
-			if time.Now().After(deadline) {
-				s.stop()
-				return nil, fmt.Errorf("examples/minimal did not listen on %s", addr)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		return startBuilt(c, "examples/minimal", "minimal")
 	default:
-		return nil, fmt.Errorf("unknown -server %q: want bench or minimal", c.server)
+		return nil, fmt.Errorf("unknown -server %q: want bench, minimal or gorilla", c.server)
 	}
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
@@ -357,6 +328,48 @@ func startServer(c *config) (*server, error) {
 		}
 	}
 	return s, nil
+}
+
+// startBuilt builds the program in dir (relative to the segrelay
+// repository; a nested module's directory works too), starts it with
+// -addr and args, and waits until it listens.
+func startBuilt(c *config, dir, name string, args ...string) (*server, error) {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
+		return nil, fmt.Errorf("-server %s: run from inside the segrelay module (go env GOMOD: %v)", name, err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	bin := filepath.Join(os.TempDir(), fmt.Sprintf("relayload-%s-%d", name, os.Getpid()))
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir, build.Stdout, build.Stderr = filepath.Join(root, dir), os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return nil, fmt.Errorf("go build ./%s: %w", dir, err)
+	}
+	defer os.Remove(bin) // the running process keeps its file
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, append([]string{"-addr", addr}, args...)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{addr: addr, pid: cmd.Process.Pid, cmd: cmd, stdin: stdin, name: name}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if conn, err := net.Dial("tcp", addr); err == nil {
+			conn.Close()
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("./%s did not listen on %s", dir, addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (s *server) url(c *config, role string) string {

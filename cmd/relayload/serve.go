@@ -52,7 +52,8 @@ func serve(args []string) {
 		cr := newChunkRelay()
 		handler, shutdown = cr, cr.shutdown
 	} else {
-		hub := relay.NewHub()
+		// No subscriber limit: the load decides (the default is 1,000).
+		hub := relay.NewHub(relay.WithMaxSubscribers(1 << 20))
 		handler, shutdown = hub, hub.Shutdown
 	}
 	mux := http.NewServeMux()

@@ -119,13 +119,24 @@ func (s *Splitter) MIME() string { return s.mimeType }
 // the call the whole elements gathered for the current Cluster are emitted,
 // so viewers get media as soon as it is whole; only the init and a Cluster's
 // first piece (until its first video block says whether it is a keyframe) are
-// held back longer.
+// held back longer. Write is Append followed by Flush.
 //
 // Errors: emit's error as is; ErrInvalid (wrapped, with what and the stream
 // offset) when the stream does not parse; ErrTooBig when something
 // that must be held whole (an element, the init, a Cluster's start before its
 // first video block) is over maxPiece. After an error every call returns it.
 func (s *Splitter) Write(p []byte, emit func(Piece) error) error {
+	if err := s.Append(p, emit); err != nil {
+		return err
+	}
+	return s.Flush(emit)
+}
+
+// Append is Write without its flush: the whole elements gathered for the
+// current Cluster stay held back (Pending counts them) until a Flush, the
+// next Cluster, or maxPiece. A caller that knows more input follows at once
+// appends it, and flushes once, so that a Cluster leaves in few pieces.
+func (s *Splitter) Append(p []byte, emit func(Piece) error) error {
 	if s.err != nil {
 		return s.err
 	}
@@ -133,16 +144,38 @@ func (s *Splitter) Write(p []byte, emit func(Piece) error) error {
 		return errors.New("relay: WebM splitter: write after end")
 	}
 	s.hold = append(s.hold, p...)
-	err := s.parse(emit)
-	if err == nil && s.kind != pieceInit && (s.kind != pieceClusterFirst || s.keyKnown) {
-		err = s.flush(emit, s.cut)
-	}
-	if err != nil {
+	if err := s.parse(emit); err != nil {
 		s.err = err
 		return err
 	}
 	s.compact()
 	return nil
+}
+
+// Flush emits the whole elements held back for the current Cluster, as
+// Write does at its end.
+func (s *Splitter) Flush(emit func(Piece) error) error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.Pending() == 0 {
+		return nil
+	}
+	if err := s.flush(emit, s.cut); err != nil {
+		s.err = err
+		return err
+	}
+	s.compact()
+	return nil
+}
+
+// Pending is how many bytes Flush would emit now: whole elements held back
+// only because no Flush came yet.
+func (s *Splitter) Pending() int {
+	if s.err != nil || s.ended || s.kind == pieceInit || (s.kind == pieceClusterFirst && !s.keyKnown) {
+		return 0
+	}
+	return s.cut - s.pieceStart
 }
 
 // End says the input is over. It emits what is held back when it is made of
