@@ -123,7 +123,8 @@ func TestBrowserSparseKeyframes(t *testing.T) {
 			for _, p := range pieces {
 				_, err = pub.Write(p)
 				require.NoError(t, err)
-				time.Sleep(25 * time.Millisecond) // one segment each, not one burst
+				require.NoError(t, pub.Flush()) // each piece its own segments, as a browser's blobs
+				time.Sleep(25 * time.Millisecond)
 			}
 			// The last frames are held until the player knows what follows:
 			// End lets them go.
