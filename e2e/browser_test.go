@@ -900,7 +900,7 @@ func testBrowserLegacy(t *testing.T, pubB, viewB *browser, figs *figures) {
 // SEGRELAY_SCREENSHOTS=DIR it saves screenshots of both pages there.
 func TestBrowserExamplePages(t *testing.T) {
 	b := startBrowser(t, chromedp.WindowSize(820, 720)) // room for the whole page in a screenshot
-	e := newBrowserEnv(t, "../examples/minimal/pages")
+	e := newBrowserEnv(t, "../examples/minimal/app/pages")
 	pub := b.open(t, "example-publish", e.pageURL("publish.html?stream=demo"))
 	ctx, cancel := context.WithTimeout(pub.ctx, 15*time.Second)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	relay "github.com/segrelay/relay"
+	"github.com/segrelay/relay/examples/minimal/app"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -34,7 +35,7 @@ func TestTwoInstances(t *testing.T) {
 	for _, name := range []string{"one", "two"} {
 		hub, bridge, err := newHub(logger, ns.ClientURL(), name)
 		require.NoError(t, err)
-		srv := httptest.NewServer(newMux(hub))
+		srv := httptest.NewServer(app.NewMux(hub))
 		defer func() {
 			hub.Shutdown(ctx)
 			bridge.Close()
