@@ -12,9 +12,7 @@ package relay
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +26,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 
+	"github.com/segrelay/relay/internal/testutil"
 	"github.com/segrelay/relay/internal/webm/webmtest"
 )
 
@@ -502,33 +501,13 @@ func newWSFanout(tb testing.TB, n int) *wsFanout {
 // read counts the binary messages of one subscriber: each is a segment.
 func (f *wsFanout) read(c net.Conn) {
 	br := bufio.NewReaderSize(c, 64<<10)
-	ext := make([]byte, 8)
+	var scratch [8]byte
 	for {
-		h0, err := br.ReadByte()
+		op, err := testutil.SkipFrame(br, &scratch)
 		if err != nil {
 			return
 		}
-		h1, err := br.ReadByte()
-		if err != nil {
-			return
-		}
-		n := int(h1 & 0x7f)
-		switch n {
-		case 126:
-			if _, err := io.ReadFull(br, ext[:2]); err != nil {
-				return
-			}
-			n = int(binary.BigEndian.Uint16(ext[:2]))
-		case 127:
-			if _, err := io.ReadFull(br, ext[:8]); err != nil {
-				return
-			}
-			n = int(binary.BigEndian.Uint64(ext[:8]))
-		}
-		if _, err := br.Discard(n); err != nil {
-			return
-		}
-		if h0&0x0f == 0x2 && f.left.Add(-1) == 0 {
+		if op == 0x2 && f.left.Add(-1) == 0 {
 			f.done <- struct{}{}
 		}
 	}

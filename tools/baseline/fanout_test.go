@@ -14,9 +14,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +26,7 @@ import (
 	"time"
 
 	relay "github.com/segrelay/relay"
+	"github.com/segrelay/relay/internal/testutil"
 )
 
 type fanout struct {
@@ -67,33 +66,13 @@ func (f *fanout) subscribe(tb testing.TB, proto string) {
 
 // read counts binary messages.
 func (f *fanout) read(br *bufio.Reader) {
-	ext := make([]byte, 8)
+	var scratch [8]byte
 	for {
-		h0, err := br.ReadByte()
+		op, err := testutil.SkipFrame(br, &scratch)
 		if err != nil {
 			return
 		}
-		h1, err := br.ReadByte()
-		if err != nil {
-			return
-		}
-		n := int(h1 & 0x7f)
-		switch n {
-		case 126:
-			if _, err := io.ReadFull(br, ext[:2]); err != nil {
-				return
-			}
-			n = int(binary.BigEndian.Uint16(ext[:2]))
-		case 127:
-			if _, err := io.ReadFull(br, ext[:8]); err != nil {
-				return
-			}
-			n = int(binary.BigEndian.Uint64(ext[:8]))
-		}
-		if _, err := br.Discard(n); err != nil {
-			return
-		}
-		if h0&0x0f == 0x2 && f.left.Add(-1) == 0 {
+		if op == 0x2 && f.left.Add(-1) == 0 {
 			f.done <- struct{}{}
 		}
 	}
