@@ -4,6 +4,8 @@ package testutil
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -26,4 +28,19 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Tool returns the path of the command-line tool name (ffmpeg, ffprobe).
+// Without it the test is skipped, or fails when CI=true: .ci/run installs
+// every tool the tests need, so a missing one there is a broken setup.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed (CI=true: .ci/run should have installed it): %v", name, err)
+		}
+		t.Skipf("%s is not installed: %v", name, err)
+	}
+	return p
 }
