@@ -14,7 +14,9 @@ import (
 // http.StripPrefix to mount it under a path of your own):
 //
 //	/{stream}/publish    WebSocket: a publisher
+//	                     PUT or POST: a publisher whose WebM is the request body (serveIngest)
 //	/{stream}/subscribe  WebSocket: a subscriber
+//	/{stream}/live.webm  GET: the stream as one endless WebM response (serveLive); HEAD: is it live
 //	/relay.js            the browser client
 //	/relay.d.ts          its TypeScript types
 //
@@ -22,7 +24,7 @@ import (
 // one that asks for none speaks the legacy framing. Errors before the
 // upgrade are an HTTP status with a one-line text body: 400 bad stream name
 // or request, 401/403 from the Authorize hook or the origin check, 404
-// unknown route, 409 the stream already has a publisher, 429 over a
+// unknown route, 405 a method live.webm does not take, 409 the stream already has a publisher, 429 over a
 // configured limit, 503 shutting down or over the memory budget. A client
 // that offers RefusalSubprotocol gets these refusals (all but the 400s of a
 // request that is not a protocol v1 upgrade) as close code 4000 + status
@@ -42,24 +44,37 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch action {
 	case "publish":
 		role = RolePublish
-	case "subscribe":
+	case "subscribe", "live.webm":
 		role = RoleSubscribe
 	default:
-		h.refuse(w, r, "", 0, http.StatusNotFound, fmt.Errorf("relay: no route %q: want /{stream}/publish or /{stream}/subscribe", "/"+p))
+		h.refuse(w, r, "", 0, http.StatusNotFound, fmt.Errorf("relay: no route %q: want /{stream}/publish, /{stream}/subscribe or /{stream}/live.webm", "/"+p))
 		return
 	}
 	if !validStreamName(name) {
 		h.refuse(w, r, "", role, http.StatusBadRequest, fmt.Errorf("relay: bad stream name %q: want 1-128 of [A-Za-z0-9_.-], not starting with a dot", name))
 		return
 	}
-	if !isUpgrade(r) {
-		h.refuse(w, r, name, role, http.StatusBadRequest, fmt.Errorf("relay: %s needs a WebSocket upgrade (GET with Upgrade: websocket)", "/"+p))
+	overHTTP := action == "live.webm" || (role == RolePublish && (r.Method == http.MethodPut || r.Method == http.MethodPost))
+	legacy := false
+	switch {
+	case action == "live.webm" && r.Method != http.MethodGet && r.Method != http.MethodHead:
+		w.Header().Set("Allow", "GET, HEAD")
+		h.refuse(w, r, name, role, http.StatusMethodNotAllowed, fmt.Errorf("relay: %s takes GET or HEAD, not %s", "/"+p, r.Method))
 		return
-	}
-	legacy, err := chooseProtocol(r)
-	if err != nil {
-		h.refuse(w, r, name, role, http.StatusBadRequest, err)
+	case overHTTP:
+	case !isUpgrade(r):
+		want := "a WebSocket upgrade (GET with Upgrade: websocket)"
+		if role == RolePublish {
+			want += ", or PUT or POST with a WebM body"
+		}
+		h.refuse(w, r, name, role, http.StatusBadRequest, fmt.Errorf("relay: %s needs %s", "/"+p, want))
 		return
+	default:
+		var err error
+		if legacy, err = chooseProtocol(r); err != nil {
+			h.refuse(w, r, name, role, http.StatusBadRequest, err)
+			return
+		}
 	}
 	if err := checkOrigin(r, h.cfg.originPatterns); err != nil {
 		h.refuse(w, r, name, role, http.StatusForbidden, err)
@@ -76,13 +91,25 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	switch {
+	case action == "live.webm" && r.Method == http.MethodHead:
+		h.serveLiveHead(w, r, name)
+		return
+	case action == "live.webm":
+		h.serveLive(w, r, name)
+		return
+	}
 	if role == RolePublish {
 		pub, err := h.claim(name)
 		if err != nil {
 			h.refuse(w, r, name, role, statusOf(err), err)
 			return
 		}
-		h.servePublisher(w, r, pub, legacy)
+		if overHTTP {
+			h.serveIngest(w, r, pub)
+		} else {
+			h.servePublisher(w, r, pub, legacy)
+		}
 		return
 	}
 	sub, err := h.subscribe(name)

@@ -39,6 +39,8 @@ type config struct {
 	coalesceBytes int
 	coalesceDelay time.Duration
 
+	liveWait time.Duration
+
 	logger *slog.Logger
 
 	events func(Event)
@@ -65,6 +67,7 @@ const (
 	defaultLegacyFileTimeout    = time.Second
 	defaultCoalesceBytes        = 64 << 10
 	defaultCoalesceDelay        = 50 * time.Millisecond
+	defaultLiveWait             = 10 * time.Second
 )
 
 func newConfig(opts []Option) config {
@@ -86,6 +89,7 @@ func newConfig(opts []Option) config {
 		legacyFileTimeout:    defaultLegacyFileTimeout,
 		coalesceBytes:        defaultCoalesceBytes,
 		coalesceDelay:        defaultCoalesceDelay,
+		liveWait:             defaultLiveWait,
 		logger:               slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	for _, o := range opts {
@@ -231,6 +235,14 @@ func WithCoalesceBytes(n int) Option {
 // publisher wait to be forwarded with what follows them (default 50 ms).
 func WithCoalesceDelay(d time.Duration) Option {
 	return func(c *config) { c.coalesceDelay = positive(d, defaultCoalesceDelay) }
+}
+
+// WithLiveWait bounds how long GET /{stream}/live.webm waits for a
+// publisher session: before the response starts (404 after it), and after
+// the publisher left (the response ends after it). Default 10 s. A waiting
+// request is a subscriber: it counts against WithMaxSubscribers.
+func WithLiveWait(d time.Duration) Option {
+	return func(c *config) { c.liveWait = positive(d, defaultLiveWait) }
 }
 
 // WithMaxStreams limits the live streams, those with a publisher (default

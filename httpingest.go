@@ -1,0 +1,152 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+)
+
+// ingestReadBytes is the buffer an HTTP publisher's body is read into, one
+// per session, counted against the memory budget. It is the size of
+// ffmpeg's own write buffer, so a read takes what one write sent.
+const ingestReadBytes = 32 << 10
+
+// serveIngest runs a publisher session fed by a request body: PUT or POST
+// /{stream}/publish with a WebM byte stream, chunked or with a length, as
+// ffmpeg's `-f webm -method PUT` sends it. The body goes to Publisher.Write
+// as it arrives (stream mode: segmenting and coalescing as for a WebSocket
+// publisher), and the answer comes when the body ends: 200 with what was
+// published, or the status of what went wrong (see ingestStatus). The
+// session keeps its stream only while it publishes: less than
+// WithPublisherMinBytes within WithPublisherIdleTimeout answers 408.
+func (h *Hub) serveIngest(w http.ResponseWriter, r *http.Request, p *Publisher) {
+	p.announce(r)
+	status, err := h.ingest(w, r, p)
+	if err == nil {
+		p.Close()
+	} else {
+		p.end(err)
+	}
+	if err == nil {
+		msg := fmt.Sprintf("relay: stream %q: published %d bytes", p.Stream(), p.Published())
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		fmt.Fprintln(w, msg)
+	} else {
+		httpError(w, status, err.Error())
+	}
+	if ev, ok := p.endEvent(); ok {
+		h.emit(ev)
+	}
+}
+
+// ingest reads r's body into p until it ends, and returns the answer's
+// status and, unless the body ended well, the error that ended the session.
+func (h *Hub) ingest(w http.ResponseWriter, r *http.Request, p *Publisher) (int, error) {
+	cfg := &h.cfg
+	held := holding{b: &h.budget}
+	defer held.release()
+	if err := held.resize(ingestReadBytes, "an HTTP publisher's read buffer"); err != nil {
+		return statusOf(err), err
+	}
+	buf := make([]byte, ingestReadBytes)
+
+	// A read waits at most until the idle deadline; the deadline moves on
+	// each time the session published WithPublisherMinBytes more. When the
+	// session ends from outside (Shutdown, Hub.CloseStream), a deadline in
+	// the past ends the read at once.
+	rc := http.NewResponseController(w)
+	ended := afterClose(p.done, func() { rc.SetReadDeadline(time.Unix(1, 0)) })
+	defer ended()
+	idleAt := time.Now().Add(cfg.publisherIdleTimeout)
+	var progressAt int64
+	for {
+		if err := rc.SetReadDeadline(idleAt); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return http.StatusInternalServerError, fmt.Errorf("relay: HTTP publisher: setting the read deadline: %w", err)
+		}
+		select {
+		case <-p.done: // the deadline above may have replaced the one that ends the read
+			return ingestEnded(p)
+		default:
+		}
+		n, rerr := r.Body.Read(buf)
+		if n > 0 {
+			if _, err := p.Write(buf[:n]); err != nil {
+				return ingestStatus(err), err
+			}
+			if pub := p.Published(); pub-progressAt >= int64(cfg.publisherMinBytes) {
+				progressAt = pub
+				idleAt = time.Now().Add(cfg.publisherIdleTimeout)
+			}
+		}
+		switch {
+		case rerr == nil:
+		case rerr == io.EOF:
+			return http.StatusOK, nil
+		case isClosed(p.done):
+			return ingestEnded(p)
+		case errors.Is(rerr, os.ErrDeadlineExceeded):
+			return http.StatusRequestTimeout, fmt.Errorf("%w: published less than %d bytes in %v", ErrIdle, cfg.publisherMinBytes, cfg.publisherIdleTimeout)
+		case errors.Is(rerr, ErrOverBudget), errors.Is(rerr, ErrSegmentTooBig):
+			return ingestStatus(rerr), rerr
+		default:
+			// The client left mid-body (ffmpeg killed): the session ends
+			// like a WebSocket publisher's that dropped its connection.
+			return http.StatusBadRequest, fmt.Errorf("relay: HTTP publisher's body ended early: %w", rerr)
+		}
+	}
+}
+
+// ingestEnded is the answer to a session ended from outside.
+func ingestEnded(p *Publisher) (int, error) {
+	err := p.endErr()
+	if errors.Is(err, ErrClosedByApp) {
+		return http.StatusForbidden, err
+	}
+	return statusOf(err), err
+}
+
+// ingestStatus maps an error of Publisher.Write to an HTTP status: 400 for
+// a body that is not WebM, 413 over a size limit, 503 over the memory
+// budget or shutting down.
+func ingestStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrBadWebM), errors.Is(err, errNoInit):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrSegmentTooBig):
+		return http.StatusRequestEntityTooLarge
+	}
+	return statusOf(err)
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// afterClose runs f on a goroutine of its own once done is closed, unless
+// the returned stop is called first; stop waits for that goroutine.
+func afterClose(done <-chan struct{}, f func()) (stop func()) {
+	quit := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-done:
+			f()
+		case <-quit:
+		}
+	}()
+	return func() {
+		close(quit)
+		<-exited
+	}
+}

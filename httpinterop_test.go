@@ -1,0 +1,145 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segrelay/relay/internal/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// These tests drive real ffmpeg and ffprobe against the hub over loopback
+// HTTP: ffmpeg publishes with PUT, ffprobe and ffmpeg read live.webm. They
+// skip without the tools, and fail without them under CI=true.
+
+// httpURL returns the plain HTTP URL of a route under the mount point.
+func (e *testEnv) httpURL(route string) string { return e.srv.URL + "/live/" + route }
+
+// testSource is ffmpeg's input arguments for secs seconds of a generated
+// picture (testsrc2, 320x240 at 30 fps) and a sine tone; realtime paces it
+// like a camera (-re) instead of as fast as ffmpeg can.
+func testSource(secs float64, realtime bool) []string {
+	var args []string
+	if realtime {
+		args = append(args, "-re")
+	}
+	d := strconv.FormatFloat(secs, 'f', -1, 64)
+	return append(args,
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration="+d,
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration="+d)
+}
+
+// liveEncode is the encoding of a live source: VP8 in realtime mode, a
+// keyframe every 30 frames (1 s), Opus.
+var liveEncode = []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-g", "30", "-b:v", "500k", "-c:a", "libopus", "-f", "webm"}
+
+// ffmpegPut starts ffmpeg publishing input with PUT to url.
+func ffmpegPut(t *testing.T, ctx context.Context, url string, input []string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	ffmpeg := testutil.Tool(t, "ffmpeg")
+	args := append([]string{"-hide_banner", "-nostdin", "-v", "error"}, input...)
+	args = append(args, liveEncode...)
+	args = append(args, "-method", "PUT", url)
+	cmd := exec.CommandContext(ctx, ffmpeg, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, &out
+}
+
+// probe is what ffprobe read of a WebM source: frames decoded per stream
+// type, whether the first video packet is a keyframe, and what ffprobe
+// printed at level error (decode errors among it).
+type probe struct {
+	video, audio int
+	firstKey     bool
+	errors       string
+}
+
+// ffprobeFrames reads src (a file or URL) once with ffprobe, decoding every
+// frame (-count_frames).
+func ffprobeFrames(t *testing.T, ctx context.Context, src string) probe {
+	t.Helper()
+	ffprobe := testutil.Tool(t, "ffprobe")
+	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-count_frames",
+		"-show_entries", "packet=codec_type,flags:stream=codec_type,nb_read_frames", "-of", "csv=p=0", src)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	p := probe{errors: stderr.String()}
+	if err != nil {
+		p.errors += err.Error()
+	}
+	seenVideo := false
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) != 2 {
+			continue
+		}
+		if n, err := strconv.Atoi(f[1]); err == nil { // a stream: its decoded frames
+			switch f[0] {
+			case "video":
+				p.video += n
+			case "audio":
+				p.audio += n
+			}
+			continue
+		}
+		if f[0] == "video" && !seenVideo { // a packet: its flags
+			seenVideo = true
+			p.firstKey = strings.HasPrefix(f[1], "K")
+		}
+	}
+	return p
+}
+
+// ffmpeg publishes a generated source with PUT. A v1 WebSocket subscriber
+// and ffprobe reading live.webm, both there before the publisher, get every
+// frame, decodable; the PUT gets 200 when the body ends.
+func TestHTTPIngestFFmpeg(t *testing.T) {
+	e := newEnv(t, WithLiveWait(2*time.Second))
+	ctx := testCtx(t)
+	sub := e.subscribe("room1")
+
+	probed := make(chan probe, 1)
+	go func() { probed <- ffprobeFrames(t, ctx, e.httpURL("room1/live.webm")) }()
+	waitFor(t, "live.webm's viewer", func() bool { return len(e.hub.Streams()) == 1 && e.hub.Streams()[0].Subscribers == 2 })
+
+	cmd, out := ffmpegPut(t, ctx, e.httpURL("room1/publish"), testSource(3, false))
+	require.NoError(t, cmd.Wait(), "ffmpeg: %s", out)
+
+	segs := readUntilEnd(t, sub)
+	var webm []byte
+	for _, s := range segs {
+		if s.Kind == KindStart {
+			assert.Equal(t, "video/webm;codecs=vp8,opus", s.MIME)
+		}
+		webm = append(webm, s.Data...)
+	}
+	f := filepath.Join(t.TempDir(), "ws.webm")
+	require.NoError(t, os.WriteFile(f, webm, 0o644))
+	ws := ffprobeFrames(t, ctx, f)
+	assert.Equal(t, 90, ws.video, "video frames over the WebSocket")
+	assert.InDelta(t, 150, ws.audio, 2, "audio frames (20 ms) over the WebSocket")
+	assert.True(t, ws.firstKey)
+	assert.Empty(t, ws.errors)
+
+	live := <-probed
+	t.Logf("WebSocket subscriber: %+v; live.webm: %+v", ws, live)
+	assert.Equal(t, 90, live.video, "video frames from live.webm")
+	assert.InDelta(t, 150, live.audio, 2, "audio frames from live.webm")
+	assert.True(t, live.firstKey)
+	assert.Empty(t, live.errors)
+}
