@@ -143,3 +143,79 @@ func TestHTTPIngestFFmpeg(t *testing.T) {
 	assert.True(t, live.firstKey)
 	assert.Empty(t, live.errors)
 }
+
+// A viewer of live.webm that comes after the first GOP of a live ffmpeg
+// session starts at a keyframe: ffprobe's first video packet is one, and every frame after it
+// decodes without error.
+func TestHTTPLiveLateJoinFFmpeg(t *testing.T) {
+	e := newEnv(t, WithLiveWait(time.Second))
+	ctx := testCtx(t)
+	cmd, out := ffmpegPut(t, ctx, e.httpURL("room1/publish"), testSource(5, true))
+	// Late: the cache a viewer starts from no longer holds the first GOP.
+	waitFor(t, "a keyframe after the first", func() bool {
+		st := e.hub.Streams()
+		return len(st) == 1 && st[0].Live && st[0].GOPBytes > 0 && st[0].BytesIn > uint64(st[0].GOPBytes)+16<<10
+	})
+	late := ffprobeFrames(t, ctx, e.httpURL("room1/live.webm"))
+	require.NoError(t, cmd.Wait(), "ffmpeg: %s", out)
+	t.Logf("late viewer: %+v", late)
+	assert.True(t, late.firstKey, "the late viewer starts at a keyframe")
+	assert.Empty(t, late.errors)
+	assert.Greater(t, late.video, 30, "at least the last second")
+	assert.Less(t, late.video, 150, "not the whole session: it came late")
+}
+
+// ffmpeg killed mid-stream ends the session like a WebSocket publisher that
+// dropped its connection: subscribers get End, EventUnpublish comes, and
+// the stream takes the next publisher at once.
+func TestHTTPIngestFFmpegKilled(t *testing.T) {
+	var log eventLog
+	e := newEnv(t, WithEvents(log.add))
+	ctx := testCtx(t)
+	sub := e.subscribe("room1")
+	cmd, _ := ffmpegPut(t, ctx, e.httpURL("room1/publish"), testSource(60, true))
+	waitFor(t, "the live session", func() bool {
+		st := e.hub.Streams()
+		return len(st) == 1 && st[0].Live && st[0].Segments > 2
+	})
+	require.NoError(t, cmd.Process.Kill())
+	segs := readUntilEnd(t, sub)
+	assert.Equal(t, KindStart, segs[0].Kind)
+	assert.Equal(t, KindEnd, segs[len(segs)-1].Kind)
+	waitFor(t, "EventUnpublish", func() bool {
+		for _, ev := range log.events() {
+			if ev.Kind == EventUnpublish {
+				return true
+			}
+		}
+		return false
+	})
+
+	cmd2, out := ffmpegPut(t, ctx, e.httpURL("room1/publish"), testSource(1, false))
+	require.NoError(t, cmd2.Wait(), "the next publisher: %s", out)
+}
+
+// The README's command for a file: ffmpeg -re -i FILE -c copy -f webm
+// -method PUT. The file's every frame reaches a subscriber, decodable.
+func TestHTTPIngestFFmpegFileCopy(t *testing.T) {
+	e := newEnv(t)
+	ctx := testCtx(t)
+	sub := e.subscribe("room1")
+	ffmpeg := testutil.Tool(t, "ffmpeg")
+	cmd := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-re",
+		"-i", "testdata/ffmpeg/vp9_opus.webm", "-c", "copy", "-f", "webm", "-method", "PUT", e.httpURL("room1/publish"))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "ffmpeg: %s", out)
+	var webm []byte
+	for _, s := range readUntilEnd(t, sub) {
+		webm = append(webm, s.Data...)
+	}
+	f := filepath.Join(t.TempDir(), "copy.webm")
+	require.NoError(t, os.WriteFile(f, webm, 0o644))
+	got := ffprobeFrames(t, ctx, f)
+	src := ffprobeFrames(t, ctx, "testdata/ffmpeg/vp9_opus.webm")
+	assert.Equal(t, src.video, got.video)
+	assert.Equal(t, src.audio, got.audio)
+	assert.True(t, got.firstKey)
+	assert.Empty(t, got.errors)
+}
