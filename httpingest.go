@@ -24,12 +24,16 @@ const ingestReadBytes = 32 << 10
 // WithPublisherMinBytes within WithPublisherIdleTimeout answers 408.
 func (h *Hub) serveIngest(w http.ResponseWriter, r *http.Request, p *Publisher) {
 	p.announce(r)
-	status, err := h.ingest(w, r, p)
+	rc := http.NewResponseController(w)
+	status, err := h.ingest(r, rc, p)
 	if err == nil {
 		p.Close()
 	} else {
 		p.end(err)
 	}
+	// The answer comes after the whole body: the server's WriteTimeout,
+	// which counts from the request's start, may have passed.
+	rc.SetWriteDeadline(time.Now().Add(h.cfg.writeTimeout))
 	if err == nil {
 		msg := fmt.Sprintf("relay: stream %q: published %d bytes", p.Stream(), p.Published())
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -45,7 +49,7 @@ func (h *Hub) serveIngest(w http.ResponseWriter, r *http.Request, p *Publisher) 
 
 // ingest reads r's body into p until it ends, and returns the answer's
 // status and, unless the body ended well, the error that ended the session.
-func (h *Hub) ingest(w http.ResponseWriter, r *http.Request, p *Publisher) (int, error) {
+func (h *Hub) ingest(r *http.Request, rc *http.ResponseController, p *Publisher) (int, error) {
 	cfg := &h.cfg
 	held := holding{b: &h.budget}
 	defer held.release()
@@ -57,8 +61,8 @@ func (h *Hub) ingest(w http.ResponseWriter, r *http.Request, p *Publisher) (int,
 	// A read waits at most until the idle deadline; the deadline moves on
 	// each time the session published WithPublisherMinBytes more. When the
 	// session ends from outside (Shutdown, Hub.CloseStream), a deadline in
-	// the past ends the read at once.
-	rc := http.NewResponseController(w)
+	// the past ends the read at once. The deadlines replace the server's
+	// ReadTimeout, which would cut a live body.
 	ended := afterClose(p.done, func() { rc.SetReadDeadline(time.Unix(1, 0)) })
 	defer ended()
 	idleAt := time.Now().Add(cfg.publisherIdleTimeout)

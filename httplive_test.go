@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -220,4 +221,50 @@ func TestHTTPLiveShutdown(t *testing.T) {
 	require.NoError(t, e.hub.Shutdown(ctx))
 	_, err = io.ReadAll(resp.Body)
 	assert.NoError(t, err)
+}
+
+// The host server's ReadTimeout and WriteTimeout (examples/minimal sets
+// them, as the README's Deploying section asks) do not cut a live body or
+// a live response: the hub sets its own deadlines.
+func TestHTTPOutlivesServerTimeouts(t *testing.T) {
+	hub := NewHub(WithLiveWait(100 * time.Millisecond))
+	mux := http.NewServeMux()
+	mux.Handle("/live/", http.StripPrefix("/live", hub))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	srv.Start()
+	e := &testEnv{t: t, hub: hub, srv: srv}
+	defer func() {
+		hub.Shutdown(context.Background())
+		srv.Close()
+	}()
+
+	l := webmtest.Build(webmtest.Spec{Clusters: 8})
+	sub, err := hub.Subscribe(testCtx(t), "s")
+	require.NoError(t, err)
+	defer sub.Close()
+	viewer := make(chan []byte, 1)
+	go func() {
+		resp := e.getLive(testCtx(t), "s/live.webm")
+		b, _ := io.ReadAll(resp.Body)
+		viewer <- b
+	}()
+	waitFor(t, "the viewer", func() bool { return hub.Stats().Subscribers == 2 })
+
+	pr, pw := io.Pipe()
+	go func() {
+		defer pw.Close()
+		for i, c := range l.Clusters {
+			if i == 0 {
+				pw.Write(l.Data[:c.Offset])
+			}
+			pw.Write(l.Data[c.Offset : c.Offset+c.Len])
+			// Past the server's timeouts, by the clock: nothing is asserted
+			// about how long anything takes.
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	status, text := e.put(http.MethodPut, "s/publish", pr)
+	assert.Equal(t, http.StatusOK, status, text)
+	assert.True(t, bytes.Equal(l.Data, <-viewer), "the viewer got the whole session")
 }
