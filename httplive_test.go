@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -267,4 +268,56 @@ func TestHTTPOutlivesServerTimeouts(t *testing.T) {
 	status, text := e.put(http.MethodPut, "s/publish", pr)
 	assert.Equal(t, http.StatusOK, status, text)
 	assert.True(t, bytes.Equal(l.Data, <-viewer), "the viewer got the whole session")
+}
+
+// BenchmarkLiveViewerMemory measures what one idle live.webm viewer costs
+// the process (heap and goroutine stacks: net/http's connection, its
+// buffers, the Subscriber), the HTTP counterpart of
+// BenchmarkSubscriberMemory for the README's Deploying section. Each viewer
+// is a raw connection that sent its request and reads nothing.
+//
+//	go test -run '^$' -bench LiveViewerMemory -benchtime 1000x
+func BenchmarkLiveViewerMemory(b *testing.B) {
+	hub := NewHub(WithMaxSubscribers(b.N + 1))
+	mux := http.NewServeMux()
+	mux.Handle("/live/", http.StripPrefix("/live", hub))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	defer hub.Shutdown(context.Background())
+	p, err := hub.Publish(context.Background(), "room", "")
+	require.NoError(b, err)
+	defer p.Close()
+	_, err = p.Write(webmtest.Build(webmtest.Spec{Clusters: 1, Frames: 1, FrameBytes: 100}).Data)
+	require.NoError(b, err)
+	require.NoError(b, p.Flush())
+
+	mem := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc + m.StackInuse
+	}
+	conns := make([]net.Conn, 0, b.N)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	before := mem()
+	b.ResetTimer()
+	for range b.N {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		require.NoError(b, err)
+		fmt.Fprintf(c, "GET /live/room/live.webm HTTP/1.1\r\nHost: x\r\n\r\n")
+		conns = append(conns, c)
+	}
+	for hub.Stats().Subscribers < b.N {
+		time.Sleep(time.Millisecond)
+	}
+	for hub.Stats().BytesOut < uint64(b.N)*100 { // each has had its init and Cluster written
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	after := mem()
+	b.ReportMetric(float64(after-before)/float64(b.N), "B/viewer")
 }
