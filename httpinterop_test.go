@@ -37,16 +37,28 @@ func testSource(secs float64, realtime bool) []string {
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration="+d)
 }
 
-// liveEncode is the encoding of a live source: VP8 in realtime mode, a
-// keyframe every 30 frames (1 s), Opus.
-var liveEncode = []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-g", "30", "-b:v", "500k", "-c:a", "libopus", "-f", "webm"}
+// liveEncode is the encoding of a live source, as the README gives it: VP8
+// (or VP9) in realtime mode, a keyframe every 30 frames (1 s), Opus.
+func liveEncode(vcodec string) []string {
+	args := []string{"-c:v", vcodec, "-deadline", "realtime", "-cpu-used", "8", "-g", "30", "-b:v", "500k", "-c:a", "libopus", "-f", "webm"}
+	if vcodec == "libvpx-vp9" {
+		args = append(args, "-row-mt", "1")
+	}
+	return args
+}
 
-// ffmpegPut starts ffmpeg publishing input with PUT to url.
+// ffmpegPut starts ffmpeg publishing input with PUT to url, in VP8.
 func ffmpegPut(t *testing.T, ctx context.Context, url string, input []string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	return ffmpegPutCodec(t, ctx, url, input, "libvpx")
+}
+
+// ffmpegPutCodec is ffmpegPut with video codec vcodec (libvpx, libvpx-vp9).
+func ffmpegPutCodec(t *testing.T, ctx context.Context, url string, input []string, vcodec string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
 	ffmpeg := testutil.Tool(t, "ffmpeg")
 	args := append([]string{"-hide_banner", "-nostdin", "-v", "error"}, input...)
-	args = append(args, liveEncode...)
+	args = append(args, liveEncode(vcodec)...)
 	args = append(args, "-method", "PUT", url)
 	cmd := exec.CommandContext(ctx, ffmpeg, args...)
 	var out bytes.Buffer
@@ -109,6 +121,12 @@ func ffprobeFrames(t *testing.T, ctx context.Context, src string) probe {
 // and ffprobe reading live.webm, both there before the publisher, get every
 // frame, decodable; the PUT gets 200 when the body ends.
 func TestHTTPIngestFFmpeg(t *testing.T) {
+	for _, codec := range []struct{ ffmpeg, webm string }{{"libvpx", "vp8"}, {"libvpx-vp9", "vp9"}} {
+		t.Run(codec.webm, func(t *testing.T) { testHTTPIngestFFmpeg(t, codec.ffmpeg, codec.webm) })
+	}
+}
+
+func testHTTPIngestFFmpeg(t *testing.T, vcodec, webmCodec string) {
 	e := newEnv(t, WithLiveWait(2*time.Second))
 	ctx := testCtx(t)
 	sub := e.subscribe("room1")
@@ -117,14 +135,14 @@ func TestHTTPIngestFFmpeg(t *testing.T) {
 	go func() { probed <- ffprobeFrames(t, ctx, e.httpURL("room1/live.webm")) }()
 	waitFor(t, "live.webm's viewer", func() bool { return len(e.hub.Streams()) == 1 && e.hub.Streams()[0].Subscribers == 2 })
 
-	cmd, out := ffmpegPut(t, ctx, e.httpURL("room1/publish"), testSource(3, false))
+	cmd, out := ffmpegPutCodec(t, ctx, e.httpURL("room1/publish"), testSource(3, false), vcodec)
 	require.NoError(t, cmd.Wait(), "ffmpeg: %s", out)
 
 	segs := readUntilEnd(t, sub)
 	var webm []byte
 	for _, s := range segs {
 		if s.Kind == KindStart {
-			assert.Equal(t, "video/webm;codecs=vp8,opus", s.MIME)
+			assert.Equal(t, "video/webm;codecs="+webmCodec+",opus", s.MIME)
 		}
 		webm = append(webm, s.Data...)
 	}
