@@ -24,6 +24,19 @@
 // The package's examples show the mounting, WithAuthorize, in-process
 // publishing and subscribing, DialSubscribe and Hub.CloseStream.
 //
+// # Without JavaScript: ffmpeg and players
+//
+// The same streams are open to tools that speak plain HTTP. ffmpeg, or any
+// program that writes WebM, publishes with PUT or POST to
+// /live/{stream}/publish, the WebM as the request body:
+//
+//	ffmpeg -re -i in.webm -c copy -f webm -method PUT http://host/live/room1/publish
+//
+// and a player without JavaScript (<video src>, ffplay, VLC) watches
+// /live/{stream}/live.webm, one WebM response that lasts as long as the
+// stream and starts at a keyframe. Both are sessions like the WebSocket
+// ones: the same Authorize roles, limits, budget and events.
+//
 // # Limits
 //
 // NewHub with no options is safe to expose to anyone: every byte the hub
