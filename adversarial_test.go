@@ -647,6 +647,13 @@ func TestSubscriberBinaryClosedWhileStreaming(t *testing.T) {
 				return
 			default:
 			}
+			// Keep the writer busy, never overflowing (an overflow would
+			// close with 1013 before the 1002 this test is about): at most
+			// 256 segments queued, far below the queue's 4,096 entries.
+			if queuedBytes(e.hub, "room") > 256*len(seg) {
+				time.Sleep(100 * time.Microsecond)
+				continue
+			}
 			p.WriteSegment(Segment{Kind: KindMedia, Keyframe: true, Data: seg})
 		}
 	}()
@@ -665,6 +672,25 @@ func TestSubscriberBinaryClosedWhileStreaming(t *testing.T) {
 		err = nil
 		c.CloseNow()
 	}
+}
+
+// queuedBytes is the bytes queued for the subscribers of stream name.
+func queuedBytes(h *Hub, name string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := h.streams[name]
+	if st == nil {
+		return 0
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for _, s := range st.subs {
+		s.mu.Lock()
+		n += s.queued
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // What is still queued of a session when the next one starts is of no use
