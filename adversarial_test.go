@@ -35,6 +35,15 @@ func liveHeap() uint64 {
 	return m.HeapAlloc
 }
 
+// heapAndStacks is the live heap plus goroutine stacks, after a GC: what
+// idle connections cost the process.
+func heapAndStacks() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc + m.StackInuse
+}
+
 // heapWatch samples the live heap while an attack runs and keeps the peak
 // growth over the baseline taken when it was made.
 type heapWatch struct {
@@ -500,36 +509,33 @@ func rawSubscribe(tb testing.TB, srvURL, stream string) net.Conn {
 //
 //	go test -run '^$' -bench SubscriberMemory -benchtime 1000x
 func BenchmarkSubscriberMemory(b *testing.B) {
-	hub := NewHub(WithMaxSubscribers(b.N + 1))
-	mux := http.NewServeMux()
-	mux.Handle("/live/", http.StripPrefix("/live", hub))
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	defer hub.Shutdown(context.Background())
+	s := newBenchServer(WithMaxSubscribers(b.N + 1))
+	defer s.close()
+	idleConnCost(b, "B/subscriber", func() net.Conn { return rawSubscribe(b, s.srv.URL, "room") },
+		func() bool { return s.hub.Stats().Subscribers >= b.N })
+}
 
-	mem := func() uint64 {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc + m.StackInuse
-	}
+// idleConnCost opens b.N connections with open, waits until ready holds,
+// and reports what they cost the process (heap and goroutine stacks) per
+// connection, in unit.
+func idleConnCost(b *testing.B, unit string, open func() net.Conn, ready func() bool) {
 	conns := make([]net.Conn, 0, b.N)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
-	before := mem()
+	before := heapAndStacks()
 	b.ResetTimer()
 	for range b.N {
-		conns = append(conns, rawSubscribe(b, srv.URL, "room"))
+		conns = append(conns, open())
 	}
-	for hub.Stats().Subscribers < b.N {
+	for !ready() {
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
-	after := mem()
-	b.ReportMetric(float64(after-before)/float64(b.N), "B/subscriber")
+	after := heapAndStacks()
+	b.ReportMetric(float64(after-before)/float64(b.N), unit)
 }
 
 // BenchmarkWorstCaseMemory runs the pinning attack against a hub with the
@@ -676,20 +682,14 @@ func TestSubscriberBinaryClosedWhileStreaming(t *testing.T) {
 
 // queuedBytes is the bytes queued for the subscribers of stream name.
 func queuedBytes(h *Hub, name string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	st := h.streams[name]
-	if st == nil {
-		return 0
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
 	n := 0
-	for _, s := range st.subs {
-		s.mu.Lock()
-		n += s.queued
-		s.mu.Unlock()
-	}
+	h.withStream(name, func(st *stream) {
+		for _, s := range st.subs {
+			s.mu.Lock()
+			n += s.queued
+			s.mu.Unlock()
+		}
+	})
 	return n
 }
 

@@ -241,8 +241,8 @@ type benchServer struct {
 	srv *httptest.Server
 }
 
-func newBenchServer() *benchServer {
-	hub := NewHub()
+func newBenchServer(opts ...Option) *benchServer {
+	hub := NewHub(opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/live/", http.StripPrefix("/live", hub))
 	return &benchServer{hub: hub, srv: httptest.NewServer(mux)}

@@ -100,15 +100,22 @@ func (h *Hub) clusterInterest(name string) {
 
 // SubscriberCount returns how many subscribers stream name has now.
 func (h *Hub) SubscriberCount(name string) int {
+	n := 0
+	h.withStream(name, func(st *stream) { n = len(st.subs) })
+	return n
+}
+
+// withStream runs fn with stream name locked, if the stream exists.
+func (h *Hub) withStream(name string, fn func(st *stream)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	st := h.streams[name]
 	if st == nil {
-		return 0
+		return
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return len(st.subs)
+	fn(st)
 }
 
 // Snapshot returns what a subscriber joining stream name now would receive

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -278,12 +277,9 @@ func TestHTTPOutlivesServerTimeouts(t *testing.T) {
 //
 //	go test -run '^$' -bench LiveViewerMemory -benchtime 1000x
 func BenchmarkLiveViewerMemory(b *testing.B) {
-	hub := NewHub(WithMaxSubscribers(b.N + 1))
-	mux := http.NewServeMux()
-	mux.Handle("/live/", http.StripPrefix("/live", hub))
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	defer hub.Shutdown(context.Background())
+	s := newBenchServer(WithMaxSubscribers(b.N + 1))
+	defer s.close()
+	hub := s.hub
 	p, err := hub.Publish(context.Background(), "room", "")
 	require.NoError(b, err)
 	defer p.Close()
@@ -291,33 +287,13 @@ func BenchmarkLiveViewerMemory(b *testing.B) {
 	require.NoError(b, err)
 	require.NoError(b, p.Flush())
 
-	mem := func() uint64 {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc + m.StackInuse
-	}
-	conns := make([]net.Conn, 0, b.N)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	before := mem()
-	b.ResetTimer()
-	for range b.N {
-		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	idleConnCost(b, "B/viewer", func() net.Conn {
+		c, err := net.Dial("tcp", s.srv.Listener.Addr().String())
 		require.NoError(b, err)
 		fmt.Fprintf(c, "GET /live/room/live.webm HTTP/1.1\r\nHost: x\r\n\r\n")
-		conns = append(conns, c)
-	}
-	for hub.Stats().Subscribers < b.N {
-		time.Sleep(time.Millisecond)
-	}
-	for hub.Stats().BytesOut < uint64(b.N)*100 { // each has had its init and Cluster written
-		time.Sleep(time.Millisecond)
-	}
-	b.StopTimer()
-	after := mem()
-	b.ReportMetric(float64(after-before)/float64(b.N), "B/viewer")
+		return c
+	}, func() bool {
+		st := hub.Stats() // each has had its init and Cluster written
+		return st.Subscribers >= b.N && st.BytesOut >= uint64(b.N)*100
+	})
 }
