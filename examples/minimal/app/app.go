@@ -58,7 +58,7 @@ plays the publisher's camera or screen about half a second behind.</p>
 <h2>Streams</h2>
 {{if .Streams}}<table>
 <tr><th>stream</th><th>status</th><th>type</th><th>viewers</th><th></th></tr>
-{{range .Streams}}<tr><td><code>{{.Name}}</code></td><td>{{if .Live}}live{{else}}waiting for a publisher{{end}}</td><td>{{.MIME}}</td><td>{{.Subscribers}}</td><td><a href="/watch.html?stream={{.Name}}">watch</a></td></tr>
+{{range .Streams}}<tr><td><code>{{.Name}}</code></td><td>{{if .Live}}live{{else}}waiting for a publisher{{end}}</td><td>{{.MIME}}</td><td>{{.Subscribers}}</td><td><a href="/watch.html?stream={{.Name}}">watch</a>{{if .Live}} · <a href="/live/{{.Name}}/live.webm">live.webm</a>{{end}}</td></tr>
 {{end}}</table>
 {{else}}<p>No streams yet. This page refreshes every 5 seconds.</p>{{end}}
 <h2>In your pages</h2>
@@ -72,6 +72,12 @@ const pub = publish("/live/room1/publish", media);
 const player = play("/live/room1/subscribe", document.querySelector("video"));</pre>
 <p>From Go: <code>relay.DialPublish(ctx, "ws://{{.Host}}/live/room1/publish", ...)</code> and
 <code>relay.DialSubscribe(ctx, "ws://{{.Host}}/live/room1/subscribe", nil)</code>.</p>
+<h2>Without JavaScript</h2>
+<p>Publish with ffmpeg (a file, or <code>-f v4l2 -i /dev/video0</code> and
+<code>-c:v libvpx -deadline realtime -g 30 -c:a libopus</code> for a camera):</p>
+<pre>ffmpeg -re -i in.webm -c copy -f webm -method PUT http://{{.Host}}/live/room1/publish</pre>
+<p>Watch in any player: <code>ffplay http://{{.Host}}/live/room1/live.webm</code>, or
+<code>&lt;video src="/live/room1/live.webm" autoplay muted&gt;</code>.</p>
 </body>
 </html>
 `))
