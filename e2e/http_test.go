@@ -78,15 +78,16 @@ func ffmpegPublish(t *testing.T, url string, secs int, muxer ...string) *tool {
 	return startTool(t, "ffmpeg", append(args, "-method", "PUT", url)...)
 }
 
-// probe is what ffprobe read of a live.webm response: frames decoded per
-// stream type, whether the first video packet is a keyframe, how often the
-// video timestamps went back (a new publisher session starts again at 0),
-// and what ffprobe printed at level error.
+// probe is what ffprobe read of a live.webm response or a file: frames
+// decoded per stream type, whether the first video packet is a keyframe,
+// how often the video times went back (a new publisher session starts
+// again at 0), how many video packets had the time of the one before, and
+// what ffprobe printed at level error.
 type probe struct {
-	video, audio int
-	firstKey     bool
-	rewinds      int
-	errors       string
+	video, audio   int
+	firstKey       bool
+	rewinds, stuck int
+	errors         string
 }
 
 // startProbe starts ffprobe reading url to its end, decoding every frame.
@@ -96,7 +97,7 @@ func startProbe(t *testing.T, url string) *tool {
 		"-show_entries", "packet=codec_type,pts_time,flags:stream=codec_type,nb_read_frames", "-of", "csv=p=0", url)
 }
 
-// result waits for ffprobe to end and parses what it printed.
+// probeResult waits for ffprobe to end and parses what it printed.
 func probeResult(t *testing.T, c *tool, timeout time.Duration) probe {
 	t.Helper()
 	err := c.wait(t, timeout)
@@ -125,8 +126,11 @@ func probeResult(t *testing.T, c *tool, timeout time.Duration) probe {
 				p.firstKey = strings.HasPrefix(f[2], "K")
 			}
 			if pts, err := strconv.ParseFloat(f[1], 64); err == nil {
-				if pts < last {
+				switch {
+				case pts < last:
 					p.rewinds++
+				case pts == last:
+					p.stuck++
 				}
 				last = pts
 			}
@@ -335,8 +339,9 @@ func TestHTTPDiscontinuity(t *testing.T) {
 	assertOnly(t, p.errors, resync, "ffprobe")
 
 	// ffmpeg copies every packet, but gives those of the second session,
-	// whose times went back, the last time of the first: the copy's second
-	// half lasts no time at all.
+	// whose times went back, the last time of the first (ffmpeg 5.1: the
+	// copy's second half lasts no time at all; logged, not asserted: it is
+	// ffmpeg's business).
 	require.NoError(t, cp.wait(t, 30*time.Second), "ffmpeg -c copy: %s", &cp.stderr)
 	assertOnly(t, cp.stderr.String(), resync, "ffmpeg -c copy")
 	cpp := probeResult(t, startProbe(t, copied), 30*time.Second)
@@ -406,7 +411,7 @@ func TestHTTPVideoSrcLatency(t *testing.T) {
 		r := eval[viewerReport](t, v, "report()")
 		q := summarize(r.latencies(unixMs(from), unixMs(time.Now())))
 		t.Logf("%s <video src>: first frame %d ms after opening; over %v: %d frames with a readable clock, glass-to-glass p50 %s p95 %s max %s; waiting %d",
-			v.name, r.FirstFrameAt-int64(r.Events[0][0].(float64)), 8*time.Second, q.n, secs(q.p50), secs(q.p95), secs(q.max), r.count("waiting", unixMs(from), 1<<62))
+			v.name, r.FirstFrameAt-r.JoinAt, 8*time.Second, q.n, secs(q.p50), secs(q.p95), secs(q.max), r.count("waiting", unixMs(from), 1<<62))
 		assert.Positive(t, q.n, "%s: frames with a readable clock", v.name)
 		assert.Empty(t, mediaErrors(r), v.name)
 	}
