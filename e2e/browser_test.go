@@ -209,15 +209,16 @@ func tryEval[T any](p *page, expr string) (T, error) {
 // the server restarted) and the test pages of testdata/browser.
 
 type browserEnv struct {
-	t   *testing.T
-	srv *httptest.Server
-	mu  sync.Mutex
-	hub *relay.Hub
+	t    *testing.T
+	srv  *httptest.Server
+	opts []relay.Option // of every hub, the restarted ones too
+	mu   sync.Mutex
+	hub  *relay.Hub
 }
 
-func newBrowserEnv(t *testing.T, pages string) *browserEnv {
+func newBrowserEnv(t *testing.T, pages string, opts ...relay.Option) *browserEnv {
 	t.Helper()
-	e := &browserEnv{t: t, hub: relay.NewHub()}
+	e := &browserEnv{t: t, opts: opts, hub: relay.NewHub(opts...)}
 	mux := http.NewServeMux()
 	mux.Handle("/live/", http.StripPrefix("/live", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.currentHub().ServeHTTP(w, r)
@@ -249,7 +250,7 @@ func (e *browserEnv) restartHub() {
 		e.t.Errorf("hub shutdown: %v", err)
 	}
 	e.mu.Lock()
-	e.hub = relay.NewHub()
+	e.hub = relay.NewHub(e.opts...)
 	e.mu.Unlock()
 }
 
