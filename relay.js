@@ -1154,9 +1154,14 @@ function readVint(b, i, keepMarker) {
   return { len, value: !keepMarker && ones ? -1 : value };
 }
 
+/** A Cluster's ID and an unknown size: its end is where the next Cluster starts. */
+const UNKNOWN_SIZE_CLUSTER = new Uint8Array([0x1f, 0x43, 0xb6, 0x75, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+
 /** The bytes of a Cluster of unknown size and its Timestamp. */
 function clusterStart(time) {
-  const out = new Uint8Array([0x1f, 0x43, 0xb6, 0x75, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xe7, 0x88, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const out = new Uint8Array(22);
+  out.set(UNKNOWN_SIZE_CLUSTER);
+  out.set([0xe7, 0x88], 12); // Timestamp, 8 bytes
   for (let k = 21, v = time; k >= 14; k--, v = Math.floor(v / 256)) out[k] = v % 256;
   return out;
 }
@@ -1215,7 +1220,7 @@ function webmElements(b) {
     if (!size) return null;
     const body = i + id.len + size.len;
     if (id.value === ID_CLUSTER) {
-      out.push({ kind: "cluster", start: i, end: body }); // its children follow
+      out.push({ kind: "cluster", start: i, end: body, sized: size.value >= 0 }); // its children follow
       i = body;
       continue;
     }
@@ -1403,6 +1408,13 @@ class WebMAppender {
       if (e.kind === "cluster") {
         st.dropping = this._fold(els, k);
         if (st.dropping) skip(e);
+        else if (e.sized) {
+          // Clusters folded into this one would end up after its end: make
+          // its size unknown, as MediaRecorder writes them (ffmpeg writes
+          // sizes, and cuts Clusters without keyframes).
+          skip(e);
+          pieces.push(UNKNOWN_SIZE_CLUSTER);
+        }
       } else if (e.kind === "timestamp") {
         st.cluster = e.value;
         if (st.dropping) skip(e);
