@@ -154,6 +154,23 @@ func TestHTTPIngestIdle(t *testing.T) {
 	assert.Equal(t, http.StatusRequestTimeout, status, text)
 	assert.Contains(t, text, "idle")
 	waitFor(t, "the stream to be free", func() bool { return len(e.hub.Streams()) == 0 })
+
+	// A body that goes on publishing keeps the stream for longer than the
+	// idle timeout: the deadline moves on with every 1000 bytes published.
+	// (Timing: a Cluster every 50 ms, 6 times inside the 300 ms; a starved
+	// sender that misses it by that much fails the test.)
+	long := webmtest.Build(webmtest.Spec{Clusters: 20})
+	pr, pw = io.Pipe()
+	go func() {
+		defer pw.Close()
+		pw.Write(long.Data[:long.Clusters[0].Offset])
+		for _, c := range long.Clusters {
+			pw.Write(long.Data[c.Offset : c.Offset+c.Len])
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	status, text = e.put(http.MethodPut, "s/publish", pr)
+	assert.Equal(t, http.StatusOK, status, text)
 }
 
 // A session ended from outside ends its request at once, with the status

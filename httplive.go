@@ -20,8 +20,8 @@ import (
 // (429), the same slow-consumer policy (it skips to the next keyframe, then
 // is cut off). A new init (the next publisher session, or an encoder
 // restart) is written as it comes: a new EBML header and Segment in the
-// same response, which ffmpeg and VLC read on from and a browser's <video>
-// does not (README, "Watching and publishing over HTTP"). When the
+// same response, which ffmpeg reads on from and a browser's <video> does
+// not show (measured: README, "Over plain HTTP"). When the
 // publisher leaves, the response waits WithLiveWait for the next one and
 // then ends.
 func (h *Hub) serveLive(w http.ResponseWriter, r *http.Request, name string) {
