@@ -51,7 +51,7 @@ type corkConn struct {
 	limit atomic.Int64
 
 	mu       sync.Mutex // held for a write, and for the cork state
-	deadline int64      // the write deadline set last, Unix nanoseconds
+	deadline time.Time  // the write deadline set last
 	corked   bool
 	batch    *corkBatch // while corked
 }
@@ -145,15 +145,15 @@ func (w *corkConn) uncork() error {
 // least 7/8 of the timeout. Caller holds mu.
 func (w *corkConn) setWriteDeadline() {
 	limit := w.limit.Load()
-	now := time.Now().UnixNano()
-	if limit == 0 && w.deadline-now >= int64(w.timeout-w.timeout/8) {
+	now := time.Now() // monotonic: a step of the wall clock does not fool the check
+	if limit == 0 && w.deadline.Sub(now) >= w.timeout-w.timeout/8 {
 		return
 	}
-	d := now + int64(w.timeout)
-	if limit != 0 && limit < d {
-		d = limit
+	d := now.Add(w.timeout)
+	if limit != 0 && limit < d.UnixNano() {
+		d = time.Unix(0, limit)
 	}
-	w.Conn.SetWriteDeadline(time.Unix(0, d))
+	w.Conn.SetWriteDeadline(d)
 	w.deadline = d
 	if w.limit.Load() != limit { // a close set its deadline meanwhile
 		w.setWriteDeadline()
