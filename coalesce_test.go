@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -251,4 +252,97 @@ func TestPublisherWriteCoalesces(t *testing.T) {
 		}
 	}
 	assert.Equal(t, l.Clusters[1].Offset, got)
+}
+
+// Whole elements held back to be coalesced are bytes the hub keeps for the
+// publisher, so they count against WithMemoryBudget: Stats().Held includes
+// them, and a Cluster held past the budget ends the publisher with
+// ErrOverBudget (over a WebSocket, close code 1009) before any of it is
+// forwarded. The size and delay never flush here: only the budget stops it.
+func TestCoalescedBytesCountAgainstBudget(t *testing.T) {
+	// One ~60 KB Cluster, then the next one's start.
+	l := webmtest.Build(webmtest.Spec{Clusters: 2, Frames: 6, FrameBytes: 10_000})
+	hold := []Option{WithCoalesceDelay(time.Hour), WithCoalesceBytes(1 << 20)}
+
+	t.Run("Held", func(t *testing.T) {
+		hub := NewHub(hold...)
+		t.Cleanup(func() { hub.Shutdown(testCtx(t)) })
+		pub, err := hub.Publish(testCtx(t), "s", "")
+		require.NoError(t, err)
+		defer pub.Close()
+		for _, m := range cutEvery(l.Data[:l.Clusters[0].Offset+l.Clusters[0].Len/2], 1000) {
+			_, err := pub.Write(m)
+			require.NoError(t, err)
+		}
+		pub.mu.Lock()
+		pending := pub.splitter.Pending()
+		pub.mu.Unlock()
+		require.Greater(t, pending, 20_000, "whole frames wait to be coalesced")
+		assert.Equal(t, int64(l.InitLen), pub.Published(), "none of the Cluster went out")
+		assert.GreaterOrEqual(t, hub.Stats().Held, pub.Published()+int64(pending))
+		require.NoError(t, pub.Close())
+		assert.Zero(t, hub.Stats().Held, "all given back at the end")
+	})
+
+	const budget = 32 << 10 // about half the Cluster
+	t.Run("ErrOverBudget", func(t *testing.T) {
+		hub := NewHub(append(hold, WithMemoryBudget(budget))...)
+		t.Cleanup(func() { hub.Shutdown(testCtx(t)) })
+		pub, err := hub.Publish(testCtx(t), "s", "")
+		require.NoError(t, err)
+		defer pub.Close()
+		for _, m := range cutEvery(l.Data[:l.Clusters[1].Offset], 1000) {
+			if _, err = pub.Write(m); err != nil {
+				break
+			}
+		}
+		require.ErrorIs(t, err, ErrOverBudget)
+		assert.Contains(t, err.Error(), "the WebM held back")
+		assert.Equal(t, int64(l.InitLen), pub.Published(), "what went over was held, not forwarded")
+		assert.LessOrEqual(t, hub.Stats().Held, int64(budget))
+	})
+
+	t.Run("close 1009", func(t *testing.T) {
+		e := newEnv(t, append(hold, WithMemoryBudget(budget))...)
+		pub := dialRawPublisher(t, e, "s", l.MIME)
+		// The init and the Cluster in one burst of 5,120-byte messages:
+		// each has the next one behind it, so the hub holds them all.
+		pub.burst(bursts(l, 5120)[0]...)
+		code, reason := pub.readClose()
+		assert.Equal(t, 1009, code, reason)
+		assert.True(t, strings.HasPrefix(reason, ErrOverBudget.Error()), reason)
+		assert.Contains(t, reason, "the WebM held back")
+	})
+}
+
+// readClose reads the hub's frames until its close frame and returns the
+// code and reason.
+func (p *rawStreamPublisher) readClose() (int, string) {
+	p.t.Helper()
+	require.NoError(p.t, p.conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	br := bufio.NewReader(p.conn)
+	for {
+		var h [2]byte
+		_, err := io.ReadFull(br, h[:])
+		require.NoError(p.t, err)
+		n := uint64(h[1] & 0x7f) // the hub's frames are not masked
+		switch n {
+		case 126:
+			var b [2]byte
+			_, err = io.ReadFull(br, b[:])
+			n = uint64(binary.BigEndian.Uint16(b[:]))
+		case 127:
+			var b [8]byte
+			_, err = io.ReadFull(br, b[:])
+			n = binary.BigEndian.Uint64(b[:])
+		}
+		require.NoError(p.t, err)
+		payload := make([]byte, n)
+		_, err = io.ReadFull(br, payload)
+		require.NoError(p.t, err)
+		if h[0]&0x0f == 0x8 {
+			require.GreaterOrEqual(p.t, len(payload), 2)
+			return int(binary.BigEndian.Uint16(payload)), string(payload[2:])
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -35,6 +36,7 @@ func (h *Hub) runSubscriber(c *wsConn, s *Subscriber, legacy bool) {
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
+		defer s.wake() // after cancel: a v1 writer waits on s's notify alone
 		defer c.cancel()
 		for {
 			typ, _, err := c.conn.Read(context.Background())
@@ -52,7 +54,7 @@ func (h *Hub) runSubscriber(c *wsConn, s *Subscriber, legacy bool) {
 		}
 	}()
 
-	sw := subWriter{hub: h, c: c, s: s, ctx: c.ctx}
+	sw := &subWriter{hub: h, c: c, s: s, ctx: c.ctx}
 	var ce *closeErr
 	if legacy {
 		ce = sw.runLegacy()
@@ -74,6 +76,10 @@ type subWriter struct {
 	ctx   context.Context // the connection's: done when the reader ended or it was dropped
 	buf   []byte
 	wrote bool // since the ping timer was last reset
+	// idle, for a v1 writer, is set by its ping timer, which then wakes
+	// it through the subscriber's notify (Subscriber.nextWoken); nil for
+	// a legacy one, whose timer has a channel.
+	idle *atomic.Bool
 }
 
 // wait returns the next segment, pinging the peer whenever the stream is
@@ -81,7 +87,14 @@ type subWriter struct {
 // connection is gone or its close began already.
 func (sw *subWriter) wait(ping *time.Timer) (Segment, *closeErr, bool) {
 	for {
-		seg, ok, err := sw.s.next(sw.ctx, ping.C)
+		var seg Segment
+		var ok bool
+		var err error
+		if sw.idle != nil {
+			seg, ok, err = sw.s.nextWoken(sw.ctx, sw.idle)
+		} else {
+			seg, ok, err = sw.s.next(sw.ctx, ping.C)
+		}
 		if err != nil {
 			return Segment{}, sw.ended(err), false
 		}
@@ -126,7 +139,11 @@ func (sw *subWriter) ended(err error) *closeErr {
 // writes themselves only fill the batch, so they need no context; the
 // writev is bounded by the write timeout, as a deadline on the connection.
 func (sw *subWriter) run() *closeErr {
-	ping := time.NewTimer(sw.hub.cfg.pingInterval)
+	sw.idle = new(atomic.Bool)
+	ping := time.AfterFunc(sw.hub.cfg.pingInterval, func() {
+		sw.idle.Store(true)
+		sw.s.wake()
+	})
 	defer ping.Stop()
 	name := sw.s.Stream()
 	cork := sw.c.cork

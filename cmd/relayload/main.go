@@ -42,6 +42,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/trace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,6 +72,7 @@ type config struct {
 	gogc        int
 	memlimitMB  int64
 	profileDir  string
+	traceDir    string
 	jsonOut     bool
 	label       string
 }
@@ -102,6 +104,7 @@ func main() {
 	flag.IntVar(&c.gogc, "server-gogc", 0, "bench server: debug.SetGCPercent (0: default)")
 	flag.Int64Var(&c.memlimitMB, "server-memlimit-mb", 0, "bench server: GOMEMLIMIT in MiB (0: none)")
 	flag.StringVar(&c.profileDir, "profile", "", "bench server: write cpu.pprof (over the window), heap.pprof and goroutine.pprof here")
+	flag.StringVar(&c.traceDir, "trace", "", "write execution traces of the load tool (load.trace) and the bench server (server.trace), and the server's block and mutex profiles, over the window's first 5 s here")
 	flag.BoolVar(&c.jsonOut, "json", false, "print one JSON line on stdout (the human summary goes to stderr)")
 	flag.StringVar(&c.label, "label", "", "free text copied into the result")
 	flag.Parse()
@@ -195,11 +198,19 @@ type result struct {
 	GOGC            int     `json:"server_gogc,omitempty"`
 	MemLimitMB      int64   `json:"server_memlimit_mb,omitempty"`
 
-	ToolCPU  float64  `json:"tool_cpu_cores"`
-	LoadAvg  string   `json:"loadavg"`
-	Machine  string   `json:"machine"`
-	Started  string   `json:"started"`
-	Warnings []string `json:"warnings,omitempty"`
+	ToolCPU float64 `json:"tool_cpu_cores"`
+	// The whole machine over the window, from /proc/stat and
+	// /proc/pressure/cpu: cores busy (all processes), cores stolen by the
+	// hypervisor, and the share of the time some runnable task waited for
+	// a core (CPU pressure, "some"). Pressure near 1 means the cores are
+	// oversubscribed: every thread's latency includes waiting for a core.
+	MachineBusy  float64  `json:"machine_busy_cores,omitempty"`
+	MachineSteal float64  `json:"machine_steal_cores,omitempty"`
+	CPUPressure  float64  `json:"cpu_pressure,omitempty"`
+	LoadAvg      string   `json:"loadavg"`
+	Machine      string   `json:"machine"`
+	Started      string   `json:"started"`
+	Warnings     []string `json:"warnings,omitempty"`
 }
 
 func (r *result) print(w io.Writer) {
@@ -220,6 +231,7 @@ func (r *result) print(w io.Writer) {
 			r.Goroutines, r.GoroutinesSub, r.StackPerSubKB, r.StackGCPerSubKB, r.HeapPerSubKB, r.GCCPUFraction)
 	}
 	fmt.Fprintf(w, "  load tool    CPU %.2f cores; load average %s\n", r.ToolCPU, r.LoadAvg)
+	fmt.Fprintf(w, "  machine      %.2f cores busy, %.2f stolen, CPU pressure %.0f %% (some task waited for a core)\n", r.MachineBusy, r.MachineSteal, 100*r.CPUPressure)
 	for _, s := range r.Warnings {
 		fmt.Fprintf(w, "  warning      %s\n", s)
 	}
@@ -275,6 +287,9 @@ func startServer(c *config) (*server, error) {
 		}
 		if c.memlimitMB > 0 {
 			args = append(args, "-memlimit-mb", fmt.Sprint(c.memlimitMB))
+		}
+		if c.traceDir != "" {
+			args = append(args, "-contention")
 		}
 		cmd = exec.Command(exe, args...)
 	case c.server == "minimal":
@@ -537,6 +552,7 @@ func run(c *config) (*result, error) {
 		ps1.cpu = ps1b.cpu
 	}
 	self0 := selfCPU()
+	mach0 := readMachine()
 	msgs0, bytes0 := snap()
 	t0 := time.Now()
 	first := pub.next.Load()
@@ -554,6 +570,7 @@ func run(c *config) (*result, error) {
 	} else {
 		close(profDone)
 	}
+	traceDone := traceWindow(c, srv)
 	select {
 	case <-time.After(c.duration):
 	case <-pub.done:
@@ -561,6 +578,7 @@ func run(c *config) (*result, error) {
 	elapsed := time.Since(t0)
 	msgs1, bytes1 := snap()
 	self1 := selfCPU()
+	mach1 := readMachine()
 	if srv.pid != 0 {
 		ps2, _ = readProc(srv.pid)
 	}
@@ -573,6 +591,7 @@ func run(c *config) (*result, error) {
 		srv.saveProfile("/debug/pprof/heap", filepath.Join(c.profileDir, "heap.pprof"))
 		srv.saveProfile("/debug/pprof/goroutine", filepath.Join(c.profileDir, "goroutine.pprof"))
 	}
+	<-traceDone
 	mem3, _ := srv.mem(true)
 
 	// Let the last segments arrive.
@@ -624,6 +643,9 @@ func run(c *config) (*result, error) {
 	res.PubSegMax = pub.segs.maxMs()
 	res.PubOver20ms, res.PubLateTicks = pub.over20.Load(), pub.late.Load()
 	res.ToolCPU = float64(self1-self0) / float64(elapsed)
+	res.MachineBusy = float64(mach1.busy-mach0.busy) / float64(elapsed)
+	res.MachineSteal = float64(mach1.steal-mach0.steal) / float64(elapsed)
+	res.CPUPressure = float64(mach1.pressure-mach0.pressure) / float64(elapsed)
 	if srv.pid != 0 {
 		res.ServerCPU = float64(ps2.cpu-ps1.cpu) / float64(elapsed)
 		res.ServerRSSKB, res.ServerHWMKB, res.ServerThreads = ps2.rssKB, ps2.hwmKB, ps2.threads
@@ -679,4 +701,53 @@ func numCPU() int {
 		}
 	}
 	return 0
+}
+
+// traceWindow traces the load tool and, when it is the bench server, the
+// server over the window's first seconds (-trace), and takes the server's
+// block and mutex profiles of the same seconds: where the publisher's
+// writes wait, on which side. The returned channel closes when all is
+// written.
+func traceWindow(c *config, srv *server) <-chan struct{} {
+	done := make(chan struct{})
+	if c.traceDir == "" {
+		close(done)
+		return done
+	}
+	os.MkdirAll(c.traceDir, 0o755)
+	secs := max(1, int(min(c.duration, 6*time.Second).Seconds())-1)
+	var wg sync.WaitGroup
+	if srv.debug != "" {
+		for _, p := range []struct{ path, file string }{
+			{"/debug/pprof/trace", "server.trace"}, {"/debug/pprof/block", "block.pprof"}, {"/debug/pprof/mutex", "mutex.pprof"},
+		} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := srv.saveProfile(fmt.Sprintf("%s?seconds=%d", p.path, secs), filepath.Join(c.traceDir, p.file)); err != nil {
+					fmt.Fprintln(os.Stderr, "relayload:", p.file+":", err)
+				}
+			}()
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f, err := os.Create(filepath.Join(c.traceDir, "load.trace"))
+		if err == nil {
+			defer f.Close()
+			err = trace.Start(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "relayload: load.trace:", err)
+			return
+		}
+		time.Sleep(time.Duration(secs) * time.Second)
+		trace.Stop()
+	}()
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	return done
 }

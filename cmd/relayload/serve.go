@@ -36,6 +36,7 @@ func serve(args []string) {
 	memlimit := fs.Int64("memlimit-mb", 0, "debug.SetMemoryLimit in MiB (0: none)")
 	timeout := fs.Duration("serve-timeout", 10*time.Minute, "exit after this long whatever happens")
 	watchStdin := fs.Bool("watch-stdin", false, "exit when standard input closes")
+	contention := fs.Bool("contention", false, "record block and mutex profiles (/debug/pprof/block, /debug/pprof/mutex)")
 	fs.Parse(args)
 
 	nofile := raiseNoFile()
@@ -44,6 +45,10 @@ func serve(args []string) {
 	}
 	if *memlimit > 0 {
 		debug.SetMemoryLimit(*memlimit << 20)
+	}
+	if *contention {
+		runtime.SetBlockProfileRate(int(100 * time.Microsecond)) // a sample per 100 µs blocked, on average
+		runtime.SetMutexProfileFraction(10)
 	}
 
 	var handler http.Handler
@@ -69,6 +74,7 @@ func serve(args []string) {
 		dmux.HandleFunc("/debug/pprof/", pprof.Index)
 		dmux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		dmux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		dmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		dmux.HandleFunc("/debug/relayload/mem", memHandler)
 		dln, err := net.Listen("tcp", *debugListen)
 		if err != nil {

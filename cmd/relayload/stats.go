@@ -173,3 +173,34 @@ func loadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// machineCPU is the whole machine's CPU time so far.
+type machineCPU struct {
+	busy, steal, pressure time.Duration
+}
+
+// readMachine reads /proc/stat's cpu line (busy: all but idle, iowait and
+// steal) and /proc/pressure/cpu's "some" total; what it cannot read is 0.
+func readMachine() machineCPU {
+	var m machineCPU
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		if f := strings.Fields(line); len(f) >= 9 && f[0] == "cpu" {
+			var v [8]int64
+			for i := range v {
+				v[i], _ = strconv.ParseInt(f[i+1], 10, 64)
+			}
+			// user nice system idle iowait irq softirq steal
+			m.busy = time.Duration(v[0]+v[1]+v[2]+v[5]+v[6]) * time.Second / clockTick
+			m.steal = time.Duration(v[7]) * time.Second / clockTick
+		}
+	}
+	if b, err := os.ReadFile("/proc/pressure/cpu"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		if _, tot, ok := strings.Cut(line, "total="); ok {
+			us, _ := strconv.ParseInt(strings.TrimSpace(tot), 10, 64)
+			m.pressure = time.Duration(us) * time.Microsecond
+		}
+	}
+	return m
+}
