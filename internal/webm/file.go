@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/segrelay/relay/internal/ebml"
 )
@@ -71,6 +72,8 @@ type FileWriter struct {
 	infoPos    int64 // Segment positions of Info and Tracks, for the SeekHead
 	tracksPos  int64
 	durationAt int64 // file offset of the Duration float's 8 bytes
+	scale      int64 // TimecodeScale, in ns
+	pieces     uint64
 	video      []uint64
 
 	// The media parser: input is parsed at the element level, and bodies are
@@ -110,7 +113,7 @@ type cuePoint struct {
 // whose init segment is init: EBML header, Segment header, and the level-1
 // elements before the first Cluster, at least Tracks.
 func NewFileWriter(f File, init []byte) (*FileWriter, error) {
-	w := &FileWriter{f: f, clusterEnd: -1, cueStride: 1, buf: make([]byte, 0, fileBufSize)}
+	w := &FileWriter{f: f, clusterEnd: -1, scale: 1e6, cueStride: 1, buf: make([]byte, 0, fileBufSize)}
 	if err := w.writeInit(init); err != nil {
 		return nil, err
 	}
@@ -176,6 +179,9 @@ func (w *FileWriter) writeInit(init []byte) error {
 	var body []byte
 	if info != nil {
 		err = s.children(info, 0, func(id uint32, data []byte, _ int64) error {
+			if id == ebml.IDTimecodeScale && readUint(data) > 0 {
+				w.scale = int64(min(readUint(data), uint64(time.Second)))
+			}
 			if id != ebml.IDDuration {
 				body = append(body, ebml.Element(id, data)...)
 			}
@@ -234,6 +240,7 @@ func (w *FileWriter) Media(b []byte, keyframe, discontinuity bool) error {
 	if discontinuity {
 		w.cut()
 	}
+	w.pieces++
 	// The Cluster this piece starts, if it starts with one, gets a CuePoint.
 	w.keyPiece = keyframe && len(w.pend) == 0 && w.left == 0
 	if err := w.feed(b); err != nil {
@@ -508,9 +515,11 @@ func (w *FileWriter) duration() int64 {
 	return d
 }
 
-// Duration is the Duration Close writes, in TimecodeScale units (usually
-// milliseconds), so far.
-func (w *FileWriter) Duration() int64 { return w.duration() }
+// Duration is the Duration Close writes (so far).
+func (w *FileWriter) Duration() time.Duration { return time.Duration(w.duration() * w.scale) }
+
+// Pieces counts the media pieces written.
+func (w *FileWriter) Pieces() uint64 { return w.pieces }
 
 // Size is the file's size so far.
 func (w *FileWriter) Size() int64 { return w.end }
