@@ -86,6 +86,7 @@ func (h *Hub) claim(name string) (*Publisher, error) { return h.claimAs(name, fa
 // claimAs is claim; a relayed publisher (PublishRelayed) is not claimed
 // through the hub's Cluster.
 func (h *Hub) claimAs(name string, relayed bool) (*Publisher, error) {
+	record := h.records(name, relayed)
 	release, err := h.clusterClaim(name, relayed)
 	if err != nil {
 		return nil, err
@@ -113,7 +114,11 @@ func (h *Hub) claimAs(name string, relayed bool) (*Publisher, error) {
 	st.pub = p
 	st.pubSince = time.Now()
 	h.live++
+	interest := record && h.joinRecorder(st, p)
 	h.unlockStream(st)
+	if interest {
+		h.clusterInterest(name)
+	}
 	return p, nil
 }
 
@@ -159,14 +164,19 @@ func (h *Hub) unpublish(p *Publisher, started bool) {
 	h.mu.Lock()
 	st.mu.Lock()
 	owned := st.pub == p
+	interest := false
 	if owned {
 		st.pub = nil
 		h.live--
 		st.start = nil
 		st.setInit(nil)
 		st.resetGOP(false)
+		interest = h.detachRecorder(st)
 	}
 	h.unlockStream(st)
+	if interest {
+		h.clusterInterest(st.name)
+	}
 	if owned && !p.relayed {
 		if c := h.clusterOf(); c != nil {
 			c.Release(st.name)
@@ -246,7 +256,7 @@ func (h *Hub) CloseStream(name, reason string) bool {
 	if st != nil {
 		st.mu.Lock()
 		pub = st.pub
-		subs = append(subs, st.subs...)
+		subs = st.appendViewers(subs)
 		st.mu.Unlock()
 	}
 	h.mu.Unlock()
@@ -369,7 +379,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		if st.pub != nil {
 			pubs = append(pubs, st.pub)
 		}
-		subs = append(subs, st.subs...)
+		subs = st.appendViewers(subs)
 		st.mu.Unlock()
 	}
 	h.mu.Unlock()
