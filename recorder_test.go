@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -241,13 +242,19 @@ func TestRecordWebSocketPublisher(t *testing.T) {
 	rec := recording(t, "camera_vp9-opus_250_kf1000")
 	dir := t.TempDir()
 	opts, ch := recordEvents(dir, nil)
-	e := newEnv(t, opts...)
+	var logs logRecords
+	e := newEnv(t, append(opts, WithLogger(slog.New(&logs)))...)
 	pub := e.publish("cam", PublishStart{MIME: rec.Layout.MIME})
 	for _, b := range rec.Blobs {
 		require.NoError(t, pub.Send(testCtx(t), b))
 	}
 	require.NoError(t, pub.Close())
-	checkRecording(t, recorded(t, ch, "cam", 1)[0], rec.Layout.Data)
+	path := recorded(t, ch, "cam", 1)[0]
+	checkRecording(t, path, rec.Layout.Data)
+	for _, msg := range []string{"segrelay: recording started", "segrelay: recording ended"} {
+		line := logs.find(msg, map[string]string{"stream": "cam", "path": path, "level": "INFO"})
+		assert.NotNil(t, line, msg)
+	}
 }
 
 func recording(t *testing.T, name string) webmtest.Recording {
@@ -344,7 +351,8 @@ func TestRecordWriteError(t *testing.T) {
 	l := webmtest.LoadFFmpegFiles(t, "testdata/ffmpeg")["vp8.webm"]
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "cam"), []byte("not a directory"), 0o644))
-	hub, ch := recordingHub(t, dir, nil)
+	var logs logRecords
+	hub, ch := recordingHub(t, dir, nil, WithLogger(slog.New(&logs)))
 	sub, err := hub.Subscribe(testCtx(t), "cam")
 	require.NoError(t, err)
 	defer sub.Close()
@@ -354,6 +362,10 @@ func TestRecordWriteError(t *testing.T) {
 	require.Error(t, ev.Err)
 	assert.Contains(t, ev.Err.Error(), `relay: recording stream "cam"`)
 	assert.Equal(t, filepath.Join(dir, "cam"), filepath.Dir(ev.Path))
+	line := logs.find("segrelay: recording ended", map[string]string{"stream": "cam", "path": ev.Path})
+	require.NotNil(t, line, "the log line")
+	assert.Equal(t, "WARN", line["level"])
+	assert.Equal(t, ev.Err.Error(), line["err"])
 	var got []byte
 	for {
 		seg, err := sub.Next(testCtx(t))
