@@ -283,7 +283,8 @@ func WithLogger(l *slog.Logger) Option {
 // ErrTooSlow. A file ends cleanly when its session ends, at Shutdown (which
 // waits for it) and after an error; EventRecordStart and EventRecordEnd
 // report it, with the error that ended it (a disk full, a directory that
-// cannot be written): a recording's error never ends the stream.
+// cannot be written): a recording's error never ends the stream. A file
+// that got no media at all is removed (EventRecordEnd reports 0 bytes).
 //
 // The files are WebM that players can seek in: the recorder writes the
 // Segment and Cluster sizes, Duration, a SeekHead and Cues (one CuePoint per

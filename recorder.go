@@ -30,6 +30,16 @@ type recordConfig struct {
 	on     bool
 	dir    string
 	accept func(stream string) bool // nil: every stream
+
+	// create makes a recording's file: createFile, or a disk of the
+	// tests' own (a slow one).
+	create func(dir, base string) (recordFile, string, error)
+}
+
+// recordFile is what a recorder writes to: an *os.File.
+type recordFile interface {
+	webm.File
+	Close() error
 }
 
 // recordTimeLayout names a file after the UTC time its recording began,
@@ -52,7 +62,7 @@ type recorder struct {
 	begun time.Time // the session claimed its stream
 
 	files int // begun, or tried
-	file  *os.File
+	file  recordFile
 	w     *webm.FileWriter
 	path  string
 	drops uint64 // the subscriber's drops when the file began
@@ -142,8 +152,15 @@ func (r *recorder) open(init []byte) error {
 		start = time.Now() // an encoder restart
 	}
 	r.files++
+	r.sub.mu.Lock()
+	r.drops = r.sub.drops
+	r.sub.mu.Unlock()
+	create := r.hub.cfg.recording.create
+	if create == nil {
+		create = createFile
+	}
 	dir := filepath.Join(r.hub.cfg.recording.dir, r.sub.stream.name)
-	f, path, err := createFile(dir, start.UTC().Format(recordTimeLayout))
+	f, path, err := create(dir, start.UTC().Format(recordTimeLayout))
 	r.path = path
 	if err != nil {
 		return err
@@ -155,9 +172,6 @@ func (r *recorder) open(init []byte) error {
 		return err
 	}
 	r.file, r.w = f, w
-	r.sub.mu.Lock()
-	r.drops = r.sub.drops
-	r.sub.mu.Unlock()
 	r.emit(EventRecordStart, path, SessionStats{}, nil)
 	return nil
 }
@@ -165,7 +179,7 @@ func (r *recorder) open(init []byte) error {
 // createFile creates dir/base.webm, or dir/base-1.webm and so on when it
 // exists: two files of one stream begun within the same millisecond (a
 // restart), or a second hub recording to the same directory.
-func createFile(dir, base string) (*os.File, string, error) {
+func createFile(dir, base string) (recordFile, string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, filepath.Join(dir, base+".webm"), err
 	}
@@ -176,8 +190,11 @@ func createFile(dir, base string) (*os.File, string, error) {
 		}
 		path := filepath.Join(dir, name)
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil || !errors.Is(err, fs.ErrExist) || i == 999 {
-			return f, path, err
+		switch {
+		case err == nil:
+			return f, path, nil
+		case !errors.Is(err, fs.ErrExist) || i == 999:
+			return nil, path, err
 		}
 	}
 }
@@ -200,6 +217,12 @@ func (r *recorder) finish(err error) {
 	drops := r.sub.drops - r.drops
 	r.sub.mu.Unlock()
 	stats := SessionStats{Duration: r.w.Duration(), Bytes: uint64(r.w.Size()), Segments: r.w.Pieces(), Drops: drops}
+	if r.w.Empty() {
+		// No media: nothing to play (and a file ffmpeg calls broken).
+		if rerr := os.Remove(r.path); rerr == nil {
+			stats.Bytes = 0
+		}
+	}
 	r.emit(EventRecordEnd, r.path, stats, err)
 	r.w, r.file = nil, nil
 }

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -391,4 +393,167 @@ func TestRecordFileNamesNeverCollide(t *testing.T) {
 		names = append(names, filepath.Base(path))
 	}
 	assert.Equal(t, []string{base + ".webm", base + "-1.webm", base + "-2.webm"}, names)
+}
+
+// stallDisk makes files whose writes wait while the disk is stalled.
+type stallDisk struct {
+	mu    sync.RWMutex // held by stall
+	path  atomic.Pointer[string]
+	files chan *os.File
+}
+
+func (d *stallDisk) create(dir, base string) (recordFile, string, error) {
+	f, path, err := createFile(dir, base)
+	if err != nil {
+		return nil, path, err
+	}
+	d.path.Store(&path)
+	return &stallFile{File: f.(*os.File), disk: d}, path, nil
+}
+
+func (d *stallDisk) stall()  { d.mu.Lock() }
+func (d *stallDisk) resume() { d.mu.Unlock() }
+
+// written is the size of the file on the disk.
+func (d *stallDisk) written() int64 {
+	p := d.path.Load()
+	if p == nil {
+		return 0
+	}
+	info, err := os.Stat(*p)
+	if err != nil {
+		return 0
+	}
+	return info.Size()
+}
+
+type stallFile struct {
+	*os.File
+	disk *stallDisk
+}
+
+func (f *stallFile) WriteAt(p []byte, off int64) (int, error) {
+	f.disk.mu.RLock()
+	defer f.disk.mu.RUnlock()
+	return f.File.WriteAt(p, off)
+}
+
+// A disk that stalls once the file has its first Cluster: the recorder's
+// queue (4 × 16 KiB here) overflows and its file skips to the next
+// keyframe; stalled longer, the recording ends as too slow. Either way the
+// file decodes with no error, the stream's viewer gets every byte and the
+// publisher never waits.
+func TestRecordSlowDisk(t *testing.T) {
+	testutil.Tool(t, "ffprobe")
+	rec := recording(t, "camera_vp9-opus_100_kf3000") // 100 ms blobs of at most 15.1 KiB
+	for _, tc := range []struct {
+		name    string
+		skips   uint64 // the stream's overflows when the disk comes back
+		wantErr error
+	}{
+		{"skip", 1, nil},
+		{"too slow", 3, ErrTooSlow},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			hub, ch := recordingHub(t, dir, nil, WithSubscriberQueueBytes(16<<10))
+			var disk stallDisk
+			hub.cfg.recording.create = disk.create
+			stalled := false
+			t.Cleanup(func() { // before the hub's Shutdown, which waits for the recorder
+				if stalled {
+					disk.resume()
+				}
+			})
+
+			// A viewer that keeps up: the publisher waits for it (the test
+			// does, the hub does not) so that only the recorder overflows.
+			sub, err := hub.Subscribe(testCtx(t), "cam")
+			require.NoError(t, err)
+			defer sub.Close()
+			var got []byte
+			read := func(upTo int64) {
+				for int64(len(got)) < upTo {
+					seg, err := sub.Next(testCtx(t))
+					require.NoError(t, err)
+					got = append(got, seg.Data...)
+				}
+			}
+
+			pub, err := hub.Publish(testCtx(t), "cam", "")
+			require.NoError(t, err)
+			once := false
+			for _, b := range rec.Blobs {
+				_, err := pub.Write(b)
+				require.NoError(t, err)
+				require.NoError(t, pub.Flush()) // one segment per blob, whatever the timers
+				read(pub.Published())
+				switch {
+				case !once && pub.Published() > int64(rec.Layout.InitLen):
+					// Media was published: once the recorder wrote it, the
+					// file is longer than its header (under 1 KB here).
+					waitFor(t, "the file's first Cluster", func() bool { return disk.written() > 1024 })
+					disk.stall()
+					stalled, once = true, true
+				case stalled && streamSkips(hub, "cam") >= tc.skips:
+					disk.resume()
+					stalled = false
+				case once && !stalled:
+					// The disk is back: a publisher at the pace of a
+					// camera gives the recorder the time to catch up.
+					waitFor(t, "the recorder to catch up", func() bool { return recorderQueued(hub, "cam") == 0 })
+				}
+			}
+			require.False(t, stalled, "the recorder overflowed %d times, not %d", streamSkips(hub, "cam"), tc.skips)
+			require.NoError(t, pub.Close())
+			read(int64(len(rec.Layout.Data)))
+			assert.True(t, bytes.Equal(rec.Layout.Data, got), "the viewer got every byte")
+
+			start := nextRecordEvent(t, ch)
+			require.Equal(t, EventRecordStart, start.Kind)
+			end := nextRecordEvent(t, ch)
+			require.Equal(t, EventRecordEnd, end.Kind)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, end.Err, tc.wantErr)
+			} else {
+				require.NoError(t, end.Err)
+			}
+			assert.Positive(t, end.Session.Drops, "media skipped")
+			decodes(t, end.Path)
+			src := filepath.Join(t.TempDir(), "source.webm")
+			require.NoError(t, os.WriteFile(src, rec.Layout.Data, 0o644))
+			want, have := ffprobeOf(t, src, "error"), ffprobeOf(t, end.Path, "error")
+			assert.Less(t, have.frames["video"], want.frames["video"])
+			assert.Positive(t, have.frames["video"])
+			t.Logf("%d of %d video frames, %d drops, duration %.3f s of %.3f", have.frames["video"], want.frames["video"], end.Session.Drops, have.duration, want.end)
+		})
+	}
+}
+
+// recorderQueued is what the live session's recorder has not written yet
+// (0 once it ended).
+func recorderQueued(hub *Hub, name string) int {
+	hub.mu.Lock()
+	defer hub.mu.Unlock()
+	st := hub.streams[name]
+	if st == nil {
+		return 0
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.rec == nil {
+		return 0
+	}
+	st.rec.mu.Lock()
+	defer st.rec.mu.Unlock()
+	return st.rec.queued
+}
+
+func streamSkips(hub *Hub, name string) uint64 {
+	for _, info := range hub.Streams() {
+		if info.Name == name {
+			return info.Skips
+		}
+	}
+	return 0
 }

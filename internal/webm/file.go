@@ -74,6 +74,7 @@ type FileWriter struct {
 	durationAt int64 // file offset of the Duration float's 8 bytes
 	scale      int64 // TimecodeScale, in ns
 	pieces     uint64
+	clusters   int
 	video      []uint64
 
 	// The media parser: input is parsed at the element level, and bodies are
@@ -332,6 +333,7 @@ func (w *FileWriter) element(id uint32, e []byte, hdr int, size uint64, unknown 
 		}
 		w.clusterAt = w.end
 		w.clusterTC = 0
+		w.clusters++
 		w.wantCue = w.keyPiece
 		w.emit(ebml.AppendUnknownSize(ebml.AppendID(nil, ebml.IDCluster)))
 		w.level = levelCluster
@@ -517,6 +519,9 @@ func (w *FileWriter) duration() int64 {
 
 // Duration is the Duration Close writes (so far).
 func (w *FileWriter) Duration() time.Duration { return time.Duration(w.duration() * w.scale) }
+
+// Empty reports whether the file has no Cluster: nothing to play.
+func (w *FileWriter) Empty() bool { return w.clusters == 0 }
 
 // Pieces counts the media pieces written.
 func (w *FileWriter) Pieces() uint64 { return w.pieces }
