@@ -65,7 +65,8 @@ type Event struct {
 	Stream string
 	Role   Role
 	// ID identifies the session within the hub (Hub.CloseSubscriber takes
-	// a subscriber's); 0 for EventRefused.
+	// a subscriber's); 0 for EventRefused; the recorded publisher's for
+	// EventRecordStart and EventRecordEnd (whose Role is RolePublish).
 	ID uint64
 	// Request is the HTTP request of a WebSocket session or of a refused
 	// request; nil for in-process sessions. Read it, do not keep its Body.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -556,4 +557,64 @@ func streamSkips(hub *Hub, name string) uint64 {
 		}
 	}
 	return 0
+}
+
+// fullDisk makes files that take limit bytes, then fail as a full disk does.
+type fullDisk struct{ limit int64 }
+
+func (d fullDisk) create(dir, base string) (recordFile, string, error) {
+	f, path, err := createFile(dir, base)
+	if err != nil {
+		return nil, path, err
+	}
+	return &fullFile{File: f.(*os.File), limit: d.limit}, path, nil
+}
+
+type fullFile struct {
+	*os.File
+	limit int64
+}
+
+func (f *fullFile) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.limit {
+		return 0, syscall.ENOSPC
+	}
+	return f.File.WriteAt(p, off)
+}
+
+// A disk that fills up in the middle of a session ends the recording with
+// the error, and nothing else: the viewer gets every byte, the publisher
+// never sees it.
+func TestRecordDiskFull(t *testing.T) {
+	l := webmtest.LoadFFmpegFiles(t, "testdata/ffmpeg")["vp9_opus.webm"]
+	dir := t.TempDir()
+	hub, ch := recordingHub(t, dir, nil)
+	hub.cfg.recording.create = fullDisk{limit: 40 << 10}.create
+	sub, err := hub.Subscribe(testCtx(t), "cam")
+	require.NoError(t, err)
+	defer sub.Close()
+	publishBlobs(t, hub, "cam", cutEvery(l.Data, 5120))
+	var got []byte
+	for {
+		seg, err := sub.Next(testCtx(t))
+		require.NoError(t, err)
+		if seg.Kind == KindEnd {
+			break
+		}
+		got = append(got, seg.Data...)
+	}
+	assert.True(t, bytes.Equal(l.Data, got), "the viewer got every byte")
+	start := nextRecordEvent(t, ch)
+	require.Equal(t, EventRecordStart, start.Kind)
+	end := nextRecordEvent(t, ch)
+	require.Equal(t, EventRecordEnd, end.Kind)
+	require.ErrorIs(t, end.Err, syscall.ENOSPC)
+	assert.Contains(t, end.Err.Error(), `relay: recording stream "cam"`)
+	assert.Equal(t, start.Path, end.Path)
+	// The file stops where the disk did, after a whole piece (each is less
+	// than the writer's 64 KiB buffer here, so written at once): a live
+	// WebM (its last Cluster's size and the Segment's unknown) that plays
+	// from start to there.
+	decodes(t, end.Path)
+	waitFor(t, "the recorder to leave", func() bool { return hub.Stats().Subscribers == 1 })
 }
