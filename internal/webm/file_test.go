@@ -269,6 +269,42 @@ func FuzzFileWriter(f *testing.F) {
 		for _, file := range whole.files {
 			checkFile(t, file)
 		}
+		// Pieces of a publisher that declares its own segments need not
+		// end on elements: the first file's media, cut anywhere, makes
+		// the same file as the splitter's pieces (no keyframe flags: the
+		// CuePoints come from them).
+		var pieces []Piece
+		NewSplitter(1<<20).Write(data, func(pc Piece) error {
+			if pc.Init && len(pieces) > 0 {
+				return errors.New("second init")
+			}
+			pieces = append(pieces, pc)
+			return nil
+		})
+		if len(pieces) == 0 || !pieces[0].Init {
+			return
+		}
+		var media []byte
+		for _, pc := range pieces[1:] {
+			media = append(media, pc.Data...)
+		}
+		write := func(chunks [][]byte) []byte {
+			f := &memFile{}
+			w, err := NewFileWriter(f, pieces[0].Data)
+			if err != nil {
+				return nil
+			}
+			for _, c := range chunks {
+				require.NoError(t, w.Media(c, false, false))
+			}
+			require.NoError(t, w.Close())
+			return f.b
+		}
+		var byPiece [][]byte
+		for _, pc := range pieces[1:] {
+			byPiece = append(byPiece, pc.Data)
+		}
+		require.Equal(t, write(byPiece), write(splitBySeed(media, seed^0x5A)), "the same file however the media is cut")
 		if r.err == nil {
 			for _, file := range r.files {
 				checkFile(t, file)
