@@ -34,6 +34,11 @@ type Hub struct {
 
 	cluster atomic.Pointer[clusterRef] // SetCluster (cluster.go)
 
+	// Recorders write until this ends: when Shutdown's context is done
+	// before they wrote what they have queued (recorder.go).
+	recording     context.Context
+	stopRecording context.CancelFunc
+
 	bytesIn, bytesOut, segments, drops, slowClosed atomic.Uint64
 }
 
@@ -45,6 +50,7 @@ func NewHub(opts ...Option) *Hub {
 		conns:   make(map[*wsConn]struct{}),
 	}
 	h.budget.limit = h.cfg.memoryBudget
+	h.recording, h.stopRecording = context.WithCancel(context.Background())
 	return h
 }
 
@@ -367,8 +373,10 @@ func (h *Hub) Streams() []StreamInfo {
 // or whose peer does not answer the close within 250 ms, is dropped without
 // a handshake, so Shutdown returns promptly whatever the clients do. If ctx
 // is done first, the remaining connections are dropped at once and ctx's
-// error is returned. It does not shut down the http.Server
-// the hub is mounted on.
+// error is returned. It waits for the recordings of WithRecording to write
+// what they have queued and end their files; if ctx is done first, they
+// end their files at once with what they wrote. It does not shut down the
+// http.Server the hub is mounted on.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
@@ -406,7 +414,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	h.closeConns(true) // full sockets and silent peers
-	<-done
+	select {
+	case <-done:
+	case <-ctx.Done():
+		h.stopRecording() // their files end with what they wrote
+		<-done
+	}
 	return ctx.Err()
 }
 

@@ -281,7 +281,8 @@ func WithLogger(l *slog.Logger) Option {
 // slow-subscriber rules: the file skips to the next keyframe (a gap in its
 // timeline), and after 3 overflows in 30 s the recording ends with
 // ErrTooSlow. A file ends cleanly when its session ends, at Shutdown (which
-// waits for it) and after an error; EventRecordStart and EventRecordEnd
+// waits for what is queued, unless its context ends first) and after an
+// error; EventRecordStart and EventRecordEnd
 // report it, with the error that ended it (a disk full, a directory that
 // cannot be written): a recording's error never ends the stream. A file
 // that got no media at all is removed (EventRecordEnd reports 0 bytes).

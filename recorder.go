@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -108,10 +107,15 @@ func (r *recorder) run() {
 	defer r.hub.wg.Done()
 	for {
 		// The subscriber ends with its session's End (or sooner, too
-		// slow): no context is needed to stop it.
-		seg, err := r.sub.Next(context.Background())
-		if err != nil { // too slow (ErrTooSlow), or closed by the app
-			r.finish(r.errorf("%w", err))
+		// slow); the hub's context only when Shutdown cannot wait.
+		seg, err := r.sub.Next(r.hub.recording)
+		if err == nil {
+			err = r.hub.recording.Err() // Next hands out what is queued first
+		}
+		if err != nil { // too slow (ErrTooSlow), closed by the app, or Shutdown's context done
+			err = r.errorf("%w", err)
+			r.finish(err)
+			r.sub.end(err)
 			return
 		}
 		switch seg.Kind {

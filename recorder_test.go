@@ -618,3 +618,49 @@ func TestRecordDiskFull(t *testing.T) {
 	decodes(t, end.Path)
 	waitFor(t, "the recorder to leave", func() bool { return hub.Stats().Subscribers == 1 })
 }
+
+// Shutdown whose context ends while a recorder waits for a stalled disk:
+// the recorder ends its file with what it wrote instead of writing what it
+// has queued, and Shutdown returns the context's error.
+func TestRecordShutdownDeadline(t *testing.T) {
+	testutil.Tool(t, "ffprobe")
+	rec := recording(t, "camera_vp9-opus_250_kf1000")
+	dir := t.TempDir()
+	opts, ch := recordEvents(dir, nil)
+	hub := NewHub(opts...)
+	var disk stallDisk
+	hub.cfg.recording.create = disk.create
+	pub, err := hub.Publish(testCtx(t), "cam", "")
+	require.NoError(t, err)
+	stalled := false
+	for _, b := range rec.Blobs {
+		_, err := pub.Write(b)
+		require.NoError(t, err)
+		require.NoError(t, pub.Flush())
+		if !stalled && pub.Published() > int64(rec.Layout.InitLen) {
+			waitFor(t, "the file's first Cluster", func() bool { return disk.written() > 1024 })
+			disk.stall()
+			stalled = true
+		}
+	}
+	require.True(t, stalled)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- hub.Shutdown(ctx) }()
+	<-hub.recording.Done() // Shutdown gave up waiting for the recorder
+	disk.resume()
+	require.ErrorIs(t, <-shut, context.DeadlineExceeded)
+
+	require.Len(t, ch, 2, "Shutdown returned: the events were delivered")
+	<-ch
+	end := <-ch
+	require.Equal(t, EventRecordEnd, end.Kind)
+	require.ErrorIs(t, end.Err, context.Canceled)
+	decodes(t, end.Path)
+	src := filepath.Join(t.TempDir(), "source.webm")
+	require.NoError(t, os.WriteFile(src, rec.Layout.Data, 0o644))
+	want, have := ffprobeOf(t, src, "error"), ffprobeOf(t, end.Path, "error")
+	assert.Positive(t, have.frames["video"])
+	assert.Less(t, have.frames["video"], want.frames["video"], "what was queued is not written")
+}
