@@ -37,7 +37,7 @@ type File interface {
 	Truncate(size int64) error
 }
 
-// MaxCues bounds the CuePoints a FileWriter keeps (16 bytes each, 64 KiB in
+// MaxCues bounds the CuePoints a FileWriter keeps (24 bytes each, 96 KiB in
 // all). A longer recording keeps every other one and from then on adds one
 // for every second keyframe Cluster, and so on: seeking gets coarser, the
 // memory does not grow.
@@ -71,11 +71,11 @@ type FileWriter struct {
 	segData    int64 // file offset of the Segment's data: positions count from it
 	infoPos    int64 // Segment positions of Info and Tracks, for the SeekHead
 	tracksPos  int64
-	durationAt int64 // file offset of the Duration float's 8 bytes
-	scale      int64 // TimecodeScale, in ns
-	pieces     uint64
-	clusters   int
-	video      []uint64
+	durationAt int64    // file offset of the Duration float's 8 bytes
+	scale      int64    // TimecodeScale, in ns
+	pieces     uint64   // media pieces written
+	clusters   int      // Clusters begun
+	video      []uint64 // the video tracks' numbers
 
 	// The media parser: input is parsed at the element level, and bodies are
 	// copied (or skipped) as they stream through.
@@ -100,11 +100,14 @@ type FileWriter struct {
 	cueSkip   int
 }
 
+// trackTime is a track's last two block times: the last block's end is
+// guessed from them.
 type trackTime struct {
 	track      uint64
 	last, prev int64 // block times in TimecodeScale units; prev < 0: none
 }
 
+// cuePoint is one CuePoint of the Cues written at Close.
 type cuePoint struct {
 	time, pos uint64 // CueTime, CueClusterPosition
 	track     uint64
