@@ -177,7 +177,7 @@ func (h *Hub) unpublish(p *Publisher, started bool) {
 		st.start = nil
 		st.setInit(nil)
 		st.resetGOP(false)
-		interest = h.detachRecorder(st)
+		interest = h.detachRecorder(st, started)
 	}
 	h.unlockStream(st)
 	if interest {

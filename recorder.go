@@ -86,14 +86,18 @@ func (h *Hub) joinRecorder(st *stream, p *Publisher) (first bool) {
 
 // detachRecorder takes the recorder of st's ending session out of the
 // stream: it has the session's End queued, and writes what is queued
-// before it at its own pace. It reports whether the stream has no
-// subscriber left. Caller holds h.mu and st.mu.
-func (h *Hub) detachRecorder(st *stream) (last bool) {
+// before it at its own pace; a session that never started has no End, and
+// ends its recorder here. It reports whether the stream has no subscriber
+// left. Caller holds h.mu and st.mu.
+func (h *Hub) detachRecorder(st *stream, started bool) (last bool) {
 	s := st.rec
 	if s == nil {
 		return false
 	}
 	st.rec = nil
+	if !started {
+		s.fail(ErrClosed) // it got nothing: no file, no event
+	}
 	if !st.remove(s) { // it ended already (too slow, or a write error)
 		return false
 	}
@@ -245,4 +249,12 @@ func (st *stream) appendViewers(subs []*Subscriber) []*Subscriber {
 		}
 	}
 	return subs
+}
+
+// viewers counts st's subscribers but its recorder. Caller holds st.mu.
+func (st *stream) viewers() int {
+	if st.rec != nil && st.rec.index >= 0 {
+		return len(st.subs) - 1
+	}
+	return len(st.subs)
 }

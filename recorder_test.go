@@ -277,6 +277,22 @@ func TestRecordHookAndSessions(t *testing.T) {
 	l := webmtest.LoadFFmpegFiles(t, "testdata/ffmpeg")["vp8.webm"]
 	dir := t.TempDir()
 	hub, ch := recordingHub(t, dir, func(stream string) bool { return stream != "private" })
+	// A session that publishes nothing: its recorder leaves with it.
+	silent, err := hub.Publish(testCtx(t), "silent", "")
+	require.NoError(t, err)
+	assert.Equal(t, 1, hub.SubscriberCount("silent"), "the recorder is a subscriber")
+	assert.Equal(t, 0, silent.Subscribers(), "not a viewer the publisher is told of")
+	require.NoError(t, silent.Close())
+	waitFor(t, "the recorder to leave", func() bool { return hub.SubscriberCount("silent") == 0 })
+	// A session with an init and no media: its file is removed.
+	cam := recording(t, "camera_vp9-opus_250_kf1000").Layout // a Segment of unknown size: its init is whole
+	publishBlobs(t, hub, "empty", [][]byte{cam.Data[:cam.InitLen]})
+	assert.Equal(t, EventRecordStart, nextRecordEvent(t, ch).Kind)
+	end := nextRecordEvent(t, ch)
+	assert.Equal(t, EventRecordEnd, end.Kind)
+	assert.NoError(t, end.Err)
+	assert.Zero(t, end.Session.Bytes)
+	assert.NoFileExists(t, end.Path)
 	publishBlobs(t, hub, "private", [][]byte{l.Data})
 	relayed, err := hub.PublishRelayed(testCtx(t), "relayed", "")
 	require.NoError(t, err)
@@ -290,8 +306,12 @@ func TestRecordHookAndSessions(t *testing.T) {
 	}
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	require.Len(t, entries, 1, "only the stream the hook accepted has a directory")
-	assert.Equal(t, "room", entries[0].Name())
+	require.Len(t, entries, 2, "the streams the hook accepted that had an init have a directory")
+	assert.Equal(t, "empty", entries[0].Name())
+	assert.Equal(t, "room", entries[1].Name())
+	empty, err := os.ReadDir(filepath.Join(dir, "empty"))
+	require.NoError(t, err)
+	assert.Empty(t, empty, "a file without media is removed")
 	select {
 	case ev := <-ch:
 		t.Fatalf("an event too many: %v %s", ev.Kind, ev.Path)
