@@ -275,17 +275,20 @@ func WithLogger(l *slog.Logger) Option {
 // before the stream is claimed: it must be quick.
 //
 // The recorder is a subscriber of the session (counted in Stats and
-// SubscriberCount, never refused by the subscriber limits) with a queue 4
-// times WithSubscriberQueueBytes; it writes on a goroutine of its own and
-// never makes the publisher wait. A disk too slow for that queue gets the
-// slow-subscriber rules: the file skips to the next keyframe (a gap in its
-// timeline), and after 3 overflows in 30 s the recording ends with
-// ErrTooSlow. A file ends cleanly when its session ends, at Shutdown (which
-// waits for what is queued, unless its context ends first) and after an
-// error; EventRecordStart and EventRecordEnd
-// report it, with the error that ended it (a disk full, a directory that
-// cannot be written): a recording's error never ends the stream. A file
-// that got no media at all is removed (EventRecordEnd reports 0 bytes).
+// SubscriberCount, not in Publisher.Subscribers, never refused by the
+// subscriber limits) with a queue 4 times WithSubscriberQueueBytes; it
+// writes on a goroutine of its own and never makes the publisher wait. A
+// disk too slow for that queue gets the slow-subscriber rules: the file
+// skips to the next keyframe (a gap in its timeline), and after 3
+// overflows in 30 s the recording ends with ErrTooSlow.
+//
+// A file ends cleanly when its session ends, at Shutdown (which waits for
+// what is queued, unless its context ends first) and after an error.
+// EventRecordStart and EventRecordEnd report it, the end with the error
+// that stopped it (a disk full, a directory that cannot be written): a
+// recording's error never ends the stream. A file that got no media is
+// removed (EventRecordEnd reports 0 bytes); segments that are not WebM are
+// not recorded (ErrBadWebM).
 //
 // The files are WebM that players can seek in: the recorder writes the
 // Segment and Cluster sizes, Duration, a SeekHead and Cues (one CuePoint per

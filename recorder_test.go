@@ -684,3 +684,19 @@ func TestRecordShutdownDeadline(t *testing.T) {
 	assert.Positive(t, have.frames["video"])
 	assert.Less(t, have.frames["video"], want.frames["video"], "what was queued is not written")
 }
+
+// Segments that are not WebM (a publisher's own container) are not
+// recorded: the event says why, no file is left, the stream goes on.
+func TestRecordNotWebM(t *testing.T) {
+	dir := t.TempDir()
+	hub, ch := recordingHub(t, dir, nil)
+	pub, err := hub.Publish(testCtx(t), "mp4", "video/mp4")
+	require.NoError(t, err)
+	require.NoError(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("\x00\x00\x00\x18ftypmp42")}))
+	ev := nextRecordEvent(t, ch)
+	require.Equal(t, EventRecordEnd, ev.Kind)
+	require.ErrorIs(t, ev.Err, ErrBadWebM)
+	assert.NoFileExists(t, ev.Path)
+	require.NoError(t, pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: true, Data: []byte("moof")}))
+	require.NoError(t, pub.Close())
+}
