@@ -312,3 +312,23 @@ func FuzzFileWriter(f *testing.F) {
 		}
 	})
 }
+
+// A recording with more keyframe Clusters than MaxCues keeps at most
+// MaxCues CuePoints, spread over the whole file: every other one, then
+// every fourth...
+func TestFileWriterCuesBounded(t *testing.T) {
+	l := webmtest.Build(webmtest.Spec{Clusters: MaxCues + MaxCues/2, Frames: 1, FrameBytes: 8})
+	r := recordChunks([][]byte{l.Data}, nil)
+	require.NoError(t, r.err)
+	require.Len(t, r.files, 1)
+	file := r.files[0]
+	var cues webmtest.OracleElem
+	for _, e := range webmtest.OracleWalk(t, file) {
+		if e.Level == 1 && e.ID == ebml.IDCues {
+			cues = e
+		}
+	}
+	n := countID(file[cues.Data:cues.End], ebml.IDCuePoint)
+	assert.LessOrEqual(t, n, MaxCues)
+	assert.Greater(t, n, MaxCues/2, "thinned once: every other keyframe Cluster, then one in two")
+}
