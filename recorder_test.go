@@ -210,6 +210,8 @@ func checkRecording(t *testing.T, path string, source []byte) {
 		assert.Greater(t, first, 0.0, "the seek to %.3f s read from the start", at)
 	}
 	run(t, testutil.Tool(t, "ffmpeg"), "-v", "error", "-ss", strconv.FormatFloat(at, 'f', 3, 64), "-i", path, "-f", "null", "-")
+	t.Logf("frames %v (source %v), Duration %.3f s (source's last packet ends at %.3f s), seek to %.3f s starts at %.3f s",
+		got.frames, want.frames, got.duration, want.end, at, first)
 }
 
 // ffmpeg's files (known sizes, SeekHead, Cues of their own), written 5 KiB
