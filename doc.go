@@ -53,7 +53,8 @@
 // WithEvents reports sessions starting and ending, with the HTTP request
 // and the session's figures, and refused requests; WithLogger logs them.
 // Hub.Streams has each stream's figures. Hub.CloseStream ends a stream for
-// good, Hub.CloseSubscriber one viewer.
+// good, Hub.CloseSubscriber one viewer. WithRecording writes each publisher
+// session to a seekable WebM file of its own.
 //
 // # Segments
 //

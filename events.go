@@ -26,6 +26,15 @@ const (
 	// EventRefused: a request was refused before the upgrade; Status and
 	// Err say why.
 	EventRefused
+	// EventRecordStart: a recording file began (WithRecording); Path
+	// names it, ID is the recorded publisher session's.
+	EventRecordStart
+	// EventRecordEnd: a recording file ended: Err is nil when it ended
+	// cleanly, or says why the recording stopped (the file is finished
+	// as far as it got). Session has its figures: Duration of its media,
+	// Bytes of the file, Segments written, Drops skipped (a slow disk). A
+	// file that could not begin reports EventRecordEnd alone.
+	EventRecordEnd
 )
 
 func (k EventKind) String() string {
@@ -40,19 +49,24 @@ func (k EventKind) String() string {
 		return "unsubscribe"
 	case EventRefused:
 		return "refused"
+	case EventRecordStart:
+		return "record-start"
+	case EventRecordEnd:
+		return "record-end"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
 
-// An Event reports a session's start or end, or a refused request, to the
-// function given to WithEvents.
+// An Event reports a session's start or end, a refused request, or a
+// recording file's start or end, to the function given to WithEvents.
 type Event struct {
 	Kind   EventKind
 	Time   time.Time
 	Stream string
 	Role   Role
 	// ID identifies the session within the hub (Hub.CloseSubscriber takes
-	// a subscriber's); 0 for EventRefused.
+	// a subscriber's); 0 for EventRefused; the recorded publisher's for
+	// EventRecordStart and EventRecordEnd (whose Role is RolePublish).
 	ID uint64
 	// Request is the HTTP request of a WebSocket session or of a refused
 	// request; nil for in-process sessions. Read it, do not keep its Body.
@@ -69,8 +83,10 @@ type Event struct {
 	CloseCode int
 	Reason    string
 	// Session has the session's figures, on EventUnpublish and
-	// EventUnsubscribe.
+	// EventUnsubscribe, and a recording's on EventRecordEnd.
 	Session SessionStats
+	// Path is the file of EventRecordStart and EventRecordEnd.
+	Path string
 }
 
 // SessionStats are the figures of one publisher or subscriber session.
@@ -149,7 +165,8 @@ func (h *Hub) deliver(f func(Event)) {
 
 // logEvent writes the operator's line for ev: refusals at Info (404 and
 // 400, the noise of scanners and plain HTTP requests, at Debug), session
-// starts at Debug, one summary line per session end at Info.
+// starts at Debug, one summary line per session end at Info, a recording's
+// start and end at Info (an end with an error at Warn).
 func (h *Hub) logEvent(ev Event) {
 	log := h.cfg.logger
 	attrs := []any{"stream", ev.Stream, "role", ev.Role.String()}
@@ -170,6 +187,16 @@ func (h *Hub) logEvent(ev Event) {
 		log.Info("segrelay: session ended", append(attrs, "id", ev.ID,
 			"duration", s.Duration.Round(time.Millisecond), "bytes", s.Bytes, "segments", s.Segments, "drops", s.Drops,
 			"code", ev.CloseCode, "reason", ev.Reason, "err", errText(ev.Err))...)
+	case EventRecordStart:
+		log.Info("segrelay: recording started", append(attrs, "id", ev.ID, "path", ev.Path)...)
+	case EventRecordEnd:
+		level := slog.LevelInfo
+		if ev.Err != nil {
+			level = slog.LevelWarn
+		}
+		s := ev.Session
+		log.Log(context.Background(), level, "segrelay: recording ended", append(attrs, "id", ev.ID, "path", ev.Path,
+			"duration", s.Duration.Round(time.Millisecond), "bytes", s.Bytes, "drops", s.Drops, "err", errText(ev.Err))...)
 	}
 }
 

@@ -34,6 +34,11 @@ type Hub struct {
 
 	cluster atomic.Pointer[clusterRef] // SetCluster (cluster.go)
 
+	// Recorders write until this ends: when Shutdown's context is done
+	// before they wrote what they have queued (recorder.go).
+	recording     context.Context
+	stopRecording context.CancelFunc
+
 	bytesIn, bytesOut, segments, drops, slowClosed atomic.Uint64
 }
 
@@ -45,6 +50,7 @@ func NewHub(opts ...Option) *Hub {
 		conns:   make(map[*wsConn]struct{}),
 	}
 	h.budget.limit = h.cfg.memoryBudget
+	h.recording, h.stopRecording = context.WithCancel(context.Background())
 	return h
 }
 
@@ -86,6 +92,7 @@ func (h *Hub) claim(name string) (*Publisher, error) { return h.claimAs(name, fa
 // claimAs is claim; a relayed publisher (PublishRelayed) is not claimed
 // through the hub's Cluster.
 func (h *Hub) claimAs(name string, relayed bool) (*Publisher, error) {
+	record := h.records(name, relayed)
 	release, err := h.clusterClaim(name, relayed)
 	if err != nil {
 		return nil, err
@@ -113,7 +120,11 @@ func (h *Hub) claimAs(name string, relayed bool) (*Publisher, error) {
 	st.pub = p
 	st.pubSince = time.Now()
 	h.live++
+	interest := record && h.joinRecorder(st, p)
 	h.unlockStream(st)
+	if interest {
+		h.clusterInterest(name)
+	}
 	return p, nil
 }
 
@@ -159,14 +170,19 @@ func (h *Hub) unpublish(p *Publisher, started bool) {
 	h.mu.Lock()
 	st.mu.Lock()
 	owned := st.pub == p
+	interest := false
 	if owned {
 		st.pub = nil
 		h.live--
 		st.start = nil
 		st.setInit(nil)
 		st.resetGOP(false)
+		interest = h.detachRecorder(st, started)
 	}
 	h.unlockStream(st)
+	if interest {
+		h.clusterInterest(st.name)
+	}
 	if owned && !p.relayed {
 		if c := h.clusterOf(); c != nil {
 			c.Release(st.name)
@@ -246,7 +262,7 @@ func (h *Hub) CloseStream(name, reason string) bool {
 	if st != nil {
 		st.mu.Lock()
 		pub = st.pub
-		subs = append(subs, st.subs...)
+		subs = st.appendViewers(subs)
 		st.mu.Unlock()
 	}
 	h.mu.Unlock()
@@ -357,8 +373,10 @@ func (h *Hub) Streams() []StreamInfo {
 // or whose peer does not answer the close within 250 ms, is dropped without
 // a handshake, so Shutdown returns promptly whatever the clients do. If ctx
 // is done first, the remaining connections are dropped at once and ctx's
-// error is returned. It does not shut down the http.Server
-// the hub is mounted on.
+// error is returned. It waits for the recordings of WithRecording to write
+// what they have queued and end their files; if ctx is done first, they
+// end their files at once with what they wrote. It does not shut down the
+// http.Server the hub is mounted on.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
@@ -369,7 +387,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		if st.pub != nil {
 			pubs = append(pubs, st.pub)
 		}
-		subs = append(subs, st.subs...)
+		subs = st.appendViewers(subs)
 		st.mu.Unlock()
 	}
 	h.mu.Unlock()
@@ -396,7 +414,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	h.closeConns(true) // full sockets and silent peers
-	<-done
+	select {
+	case <-done:
+	case <-ctx.Done():
+		h.stopRecording() // their files end with what they wrote
+		<-done
+	}
 	return ctx.Err()
 }
 

@@ -44,6 +44,8 @@ type config struct {
 	logger *slog.Logger
 
 	events func(Event)
+
+	recording recordConfig // WithRecording (recorder.go)
 }
 
 // Defaults, documented on the options that change them.
@@ -272,4 +274,39 @@ func WithLogger(l *slog.Logger) Option {
 			c.logger = l
 		}
 	}
+}
+
+// WithRecording records every publisher session of the streams record
+// accepts (nil: every stream) to its own file, <dir>/<stream>/<start>.webm,
+// where start is the UTC time the session began, without colons
+// (2026-11-30T11-47-12.345Z.webm; -1, -2... are added to a name that
+// exists). An encoder restart within a session (a new init) starts a new
+// file, named after the time of the restart; so does every file of a
+// legacy publisher. Only the hub's own publishers are recorded, not those a
+// Cluster relays from other nodes. record runs on a new publisher's path,
+// before the stream is claimed: it must be quick.
+//
+// The recorder is a subscriber of the session (counted in Stats and
+// SubscriberCount, not in Publisher.Subscribers, never refused by the
+// subscriber limits) with a queue 4 times WithSubscriberQueueBytes; it
+// writes on a goroutine of its own and never makes the publisher wait. A
+// disk too slow for that queue gets the slow-subscriber rules: the file
+// skips to the next keyframe (a gap in its timeline), and after 3
+// overflows in 30 s the recording ends with ErrTooSlow.
+//
+// A file ends cleanly when its session ends, at Shutdown (which waits for
+// what is queued, unless its context ends first) and after an error.
+// EventRecordStart and EventRecordEnd report it, the end with the error
+// that stopped it (a disk full, a directory that cannot be written): a
+// recording's error never ends the stream. A file that got no media is
+// removed (EventRecordEnd reports 0 bytes); segments that are not WebM are
+// not recorded (ErrBadWebM).
+//
+// The files are WebM that players can seek in: the recorder writes the
+// Segment and Cluster sizes, Duration, a SeekHead and Cues (one CuePoint per
+// keyframe Cluster, up to 4,096; a longer recording keeps every other one)
+// when the file ends. Until then the file is a live WebM, which plays from
+// start to end without seeking (as does one left by a crash).
+func WithRecording(dir string, record func(stream string) bool) Option {
+	return func(c *config) { c.recording = recordConfig{on: true, dir: dir, accept: record} }
 }

@@ -282,11 +282,12 @@ func (p *Publisher) begin(mime string) error {
 	return nil
 }
 
-// Subscribers returns how many subscribers the stream has now.
+// Subscribers returns how many subscribers the stream has now, its
+// recorder (WithRecording) left out: what a publisher shows as viewers.
 func (p *Publisher) Subscribers() int {
 	p.stream.mu.Lock()
 	defer p.stream.mu.Unlock()
-	return len(p.stream.subs)
+	return p.stream.viewers()
 }
 
 // endErr returns why the session can no longer write, or nil.

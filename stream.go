@@ -28,6 +28,7 @@ type stream struct {
 	pendingDisc bool    // the next media segment follows a replaced init
 	seq         uint64
 	subs        []*Subscriber
+	rec         *Subscriber // the live session's recorder (recorder.go), one of subs
 
 	// Figures for StreamInfo, under mu but bytesOut.
 	pubSince   time.Time // when the publisher took the stream

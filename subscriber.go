@@ -250,6 +250,11 @@ func (s *Subscriber) offer(seg *Segment, now time.Time) bool {
 		}
 		return s.push(entry{seg: seg})
 	case KindInit:
+		if s == s.stream.rec && s.queued+len(seg.Data) <= s.limit {
+			// A recorder keeps the file before an encoder restart
+			// while its queue has room (recorder.go).
+			return s.push(entry{seg: seg})
+		}
 		// A queued init the subscriber has not received is replaced, with
 		// the media after it, which is of no use without it.
 		afterInit := false

@@ -62,6 +62,8 @@ const (
 
 	// Cluster.
 	IDTimecode        = 0xE7
+	IDPosition        = 0xA7
+	IDPrevSize        = 0xAB
 	IDSimpleBlock     = 0xA3
 	IDBlockGroup      = 0xA0
 	IDBlock           = 0xA1

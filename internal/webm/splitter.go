@@ -22,6 +22,8 @@
 // element loop and its placement checks, levels.go what each level of the
 // structure does with an element, headers.go the small masters read whole,
 // tracks.go the track list and the MIME type, vint.go EBML's numbers.
+// file.go is the other direction: FileWriter turns the pieces back into a
+// file a player can seek in (the relay's recorder).
 package webm
 
 import (
