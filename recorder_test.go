@@ -103,8 +103,9 @@ func publishBlobs(t *testing.T, hub *Hub, stream string, blobs [][]byte) {
 	require.NoError(t, pub.Close())
 }
 
-// probe is what ffprobe and ffmpeg say of a file.
-type probe struct {
+// fileProbe is what ffprobe says of a file (read three times, so not for
+// a live URL: ffprobeFrames reads one once).
+type fileProbe struct {
 	frames   map[string]int // decoded frames by codec type (video, audio)
 	end      float64        // the end of its last packet, s
 	duration float64        // the format's duration, s; NaN when it has none
@@ -113,10 +114,10 @@ type probe struct {
 
 // ffprobeOf probes path; level is ffprobe's -v, "error" unless the file
 // is known to end inside an element ("fatal").
-func ffprobeOf(t *testing.T, path, level string) probe {
+func ffprobeOf(t *testing.T, path, level string) fileProbe {
 	t.Helper()
 	ffprobe := testutil.Tool(t, "ffprobe")
-	p := probe{frames: map[string]int{}, duration: math.NaN()}
+	p := fileProbe{frames: map[string]int{}, duration: math.NaN()}
 	out := run(t, ffprobe, "-v", level, "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames", "-of", "csv=p=0", path)
 	for _, line := range strings.Fields(out) {
 		kind, n, _ := strings.Cut(line, ",")
