@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -345,4 +346,35 @@ func (p *rawStreamPublisher) readClose() (int, string) {
 			return int(binary.BigEndian.Uint16(payload)), string(payload[2:])
 		}
 	}
+}
+
+// A session that ends inside an element (ffmpeg killed mid-write) still
+// forwards the whole elements held back before it: only the cut element is
+// lost.
+func TestEndInsideAnElementForwardsWholeElements(t *testing.T) {
+	hub, sub := inProcessHub(t)
+	ctx := testCtx(t)
+	l := webmtest.Build(webmtest.Spec{Clusters: 2, Frames: 5})
+	p, err := hub.Publish(ctx, "s", "")
+	require.NoError(t, err)
+	c := l.Clusters[1]
+	cut := c.Offset + c.Len - 10 // inside the last block of the last Cluster
+	_, err = p.Write(l.Data[:cut])
+	require.NoError(t, err)
+	require.NoError(t, p.Close())
+	var got []byte
+	for {
+		seg, err := sub.Next(ctx)
+		require.NoError(t, err)
+		if seg.Kind == KindEnd {
+			break
+		}
+		got = append(got, seg.Data...)
+	}
+	lastBlock := 0 // where the last element of the stream, the cut block, starts
+	for _, el := range webmtest.OracleWalk(t, l.Data) {
+		lastBlock = el.Start
+	}
+	assert.Equal(t, lastBlock, len(got), "everything up to the cut block")
+	assert.True(t, bytes.Equal(l.Data[:len(got)], got))
 }
