@@ -141,8 +141,8 @@ func endLiveViewers(t *testing.T, e *testEnv, name string) {
 }
 
 // ffmpeg publishes a generated source with PUT. A v1 WebSocket subscriber
-// and ffprobe reading live.webm, both there before the publisher, get every
-// frame, decodable; the PUT gets 200 when the body ends.
+// and ffprobe reading live.webm, both there before the publisher, and the
+// recorder get every frame, decodable; the PUT gets 200 when the body ends.
 func TestHTTPIngestFFmpeg(t *testing.T) {
 	for _, codec := range []struct{ ffmpeg, webm string }{{"libvpx", "vp8"}, {"libvpx-vp9", "vp9"}} {
 		t.Run(codec.webm, func(t *testing.T) { testHTTPIngestFFmpeg(t, codec.ffmpeg, codec.webm) })
@@ -150,7 +150,8 @@ func TestHTTPIngestFFmpeg(t *testing.T) {
 }
 
 func testHTTPIngestFFmpeg(t *testing.T, vcodec, webmCodec string) {
-	e := newEnv(t, WithLiveWait(time.Minute))
+	ropts, recordings := recordEvents(t.TempDir(), nil)
+	e := newEnv(t, append(ropts, WithLiveWait(time.Minute))...)
 	ctx := toolCtx(t)
 	sub := e.subscribe("room1")
 
@@ -184,6 +185,9 @@ func testHTTPIngestFFmpeg(t *testing.T, vcodec, webmCodec string) {
 	assert.InDelta(t, 150, live.audio, 2, "audio frames from live.webm")
 	assert.True(t, live.firstKey)
 	assert.Empty(t, live.errors)
+
+	// The recorder's file: the session's frames, its duration, seekable.
+	checkRecording(t, recorded(t, recordings, "room1", 1)[0], webm)
 }
 
 // A viewer of live.webm that comes after the first GOP of a live ffmpeg
