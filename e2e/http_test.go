@@ -277,7 +277,14 @@ func TestHTTPBrowserPublisherFFprobe(t *testing.T) {
 	for _, kind := range []string{"chromium", "firefox"} {
 		t.Run(kind, func(t *testing.T) {
 			b := startBrowserKind(t, kind)
-			e := newBrowserEnv(t, "testdata/browser", relay.WithLiveWait(time.Second))
+			events := make(chan relay.Event, 64)
+			e := newBrowserEnv(t, "testdata/browser", relay.WithLiveWait(time.Second),
+				relay.WithRecording(t.TempDir(), nil),
+				relay.WithEvents(func(ev relay.Event) {
+					if ev.Kind == relay.EventRecordEnd || ev.Kind == relay.EventUnpublish {
+						events <- ev
+					}
+				}))
 			pub := b.open(t, "publisher", e.pageURL("publish.html?stream=cam&source=camera"))
 			waitPage(t, pub, "the publisher to be live", `window.pub && pub.status === "live" && pub.stats.blobs > 2`, 15*time.Second)
 			mime := eval[string](t, pub, "pub.mimeType")
@@ -296,6 +303,36 @@ func TestHTTPBrowserPublisherFFprobe(t *testing.T) {
 			assert.Positive(t, p.audio, "audio frames")
 			assert.True(t, p.firstKey, "the first video packet is a keyframe")
 			assert.Empty(t, p.errors)
+
+			// The recorder's file of the session: decoded end to end with
+			// no error, as long as the session was (its media runs from the
+			// first blob to the last: up to a second less than the session
+			// on the hub's clock, which starts at the connection).
+			var rec, session relay.Event
+			for rec.Kind == 0 || session.Kind == 0 {
+				select {
+				case ev := <-events:
+					if ev.Kind == relay.EventRecordEnd {
+						rec = ev
+					} else {
+						session = ev
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatal("no EventRecordEnd and EventUnpublish")
+				}
+			}
+			require.NoError(t, rec.Err, rec.Path)
+			decoded := probeResult(t, startProbe(t, rec.Path), 30*time.Second)
+			assert.Empty(t, decoded.errors, "ffprobe decoding the recording")
+			assert.Positive(t, decoded.video)
+			assert.Positive(t, decoded.audio)
+			assert.True(t, decoded.firstKey)
+			out := startTool(t, "ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", rec.Path)
+			require.NoError(t, out.wait(t, 30*time.Second), "%s", &out.stderr)
+			duration, err := strconv.ParseFloat(strings.TrimSpace(out.stdout.String()), 64)
+			require.NoError(t, err, "ffprobe's duration: %q", out.stdout.String())
+			t.Logf("recording of a %s session of %v: %s, %.3f s, %+v", kind, session.Session.Duration, rec.Path, duration, decoded)
+			assert.InDelta(t, session.Session.Duration.Seconds()-0.5, duration, 1.0, "the file lasts as long as the session")
 		})
 	}
 }
