@@ -362,15 +362,7 @@ func TestEndInsideAnElementForwardsWholeElements(t *testing.T) {
 	_, err = p.Write(l.Data[:cut])
 	require.NoError(t, err)
 	require.NoError(t, p.Close())
-	var got []byte
-	for {
-		seg, err := sub.Next(ctx)
-		require.NoError(t, err)
-		if seg.Kind == KindEnd {
-			break
-		}
-		got = append(got, seg.Data...)
-	}
+	got := sessionBytes(t, ctx, sub)
 	lastBlock := 0 // where the last element of the stream, the cut block, starts
 	for _, el := range webmtest.OracleWalk(t, l.Data) {
 		lastBlock = el.Start

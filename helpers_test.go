@@ -92,6 +92,21 @@ func readUntilEnd(t *testing.T, s *SubscribeClient) []Segment {
 	}
 }
 
+// sessionBytes reads an in-process subscriber up to End and returns the
+// data of what it got.
+func sessionBytes(t *testing.T, ctx context.Context, sub *Subscriber) []byte {
+	t.Helper()
+	var got []byte
+	for {
+		seg, err := sub.Next(ctx)
+		require.NoError(t, err)
+		if seg.Kind == KindEnd {
+			return got
+		}
+		got = append(got, seg.Data...)
+	}
+}
+
 // checkWebMSession asserts that segs (Start … End) carry the WebM stream of
 // l exactly: its init, then its bytes cut at Cluster starts with the right
 // keyframe flags, numbered without gaps.

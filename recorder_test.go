@@ -392,15 +392,7 @@ func TestRecordWriteError(t *testing.T) {
 	require.NotNil(t, line, "the log line")
 	assert.Equal(t, "WARN", line["level"])
 	assert.Equal(t, ev.Err.Error(), line["err"])
-	var got []byte
-	for {
-		seg, err := sub.Next(testCtx(t))
-		require.NoError(t, err)
-		if seg.Kind == KindEnd {
-			break
-		}
-		got = append(got, seg.Data...)
-	}
+	got := sessionBytes(t, testCtx(t), sub)
 	assert.True(t, bytes.Equal(l.Data, got), "the subscriber got every byte")
 	waitFor(t, "the recorder to leave", func() bool { return hub.Stats().Subscribers == 1 })
 }
@@ -617,15 +609,7 @@ func TestRecordDiskFull(t *testing.T) {
 	require.NoError(t, err)
 	defer sub.Close()
 	publishBlobs(t, hub, "cam", cutEvery(l.Data, 5120))
-	var got []byte
-	for {
-		seg, err := sub.Next(testCtx(t))
-		require.NoError(t, err)
-		if seg.Kind == KindEnd {
-			break
-		}
-		got = append(got, seg.Data...)
-	}
+	got := sessionBytes(t, testCtx(t), sub)
 	assert.True(t, bytes.Equal(l.Data, got), "the viewer got every byte")
 	start := nextRecordEvent(t, ch)
 	require.Equal(t, EventRecordStart, start.Kind)

@@ -82,14 +82,7 @@ func TestRealRecordingsLateJoin(t *testing.T) {
 				require.NoError(t, err)
 			}
 			pub.Close()
-			for {
-				seg, err := sub.Next(ctx)
-				require.NoError(t, err)
-				if seg.Kind == KindEnd {
-					break
-				}
-				got = append(got, seg.Data...)
-			}
+			got = append(got, sessionBytes(t, ctx, sub)...)
 			assert.Equal(t, len(rec.Layout.Data)-from, len(got), "bytes from the keyframe Cluster on")
 			assert.True(t, bytes.Equal(rec.Layout.Data[from:], got))
 			sub.Close()
