@@ -49,13 +49,21 @@ func (c *chunked) Read(p []byte) (int, error) {
 // pieces, and the answer (200) comes when the body ends. Its events carry
 // the request.
 func TestHTTPIngestBody(t *testing.T) {
-	for _, method := range []string{http.MethodPut, http.MethodPost} {
-		t.Run(method, func(t *testing.T) {
+	l := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 6, KeyEvery: 2})
+	for _, c := range []struct {
+		name, method string
+		body         func() io.Reader
+	}{
+		{"PUT chunked", http.MethodPut, func() io.Reader { return &chunked{b: l.Data, n: 5000} }},
+		{"POST chunked", http.MethodPost, func() io.Reader { return &chunked{b: l.Data, n: 5000} }},
+		{"PUT with a length", http.MethodPut, func() io.Reader { return bytes.NewReader(l.Data) }},
+	} {
+		method := c.method
+		t.Run(c.name, func(t *testing.T) {
 			var log eventLog
 			e := newEnv(t, WithEvents(log.add))
 			sub := e.subscribe("s")
-			l := webmtest.Build(webmtest.Spec{Audio: true, Clusters: 6, KeyEvery: 2})
-			status, text := e.put(method, "s/publish", &chunked{b: l.Data, n: 5000})
+			status, text := e.put(method, "s/publish", c.body())
 			assert.Equal(t, http.StatusOK, status, text)
 			assert.Contains(t, text, "published")
 			checkWebMSession(t, readUntilEnd(t, sub), l)
