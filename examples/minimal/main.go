@@ -4,6 +4,7 @@
 //
 //	go run ./examples/minimal            # listens on 127.0.0.1:8080
 //	go run ./examples/minimal -addr :9000
+//	go run ./examples/minimal -record /tmp/rec   # and record every session
 //
 // Open the printed URL in two tabs: in one, publish your camera or screen
 // (publish.html); in the other, watch it (watch.html). The index page lists
@@ -36,12 +37,13 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	record := flag.String("record", "", "record every publisher session to files under this directory")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// The hub logs refusals and one line per session end; events are where
 	// an app reacts (here: who is live).
-	hub := relay.NewHub(
+	opts := []relay.Option{
 		relay.WithLogger(logger),
 		relay.WithEvents(func(ev relay.Event) {
 			switch ev.Kind {
@@ -51,7 +53,13 @@ func main() {
 				logger.Info("offline", "stream", ev.Stream, "after", ev.Session.Duration.Round(time.Second))
 			}
 		}),
-	)
+	}
+	if *record != "" {
+		// One seekable WebM file per session: <dir>/<stream>/<start>.webm
+		// (the hub logs each file's start and end).
+		opts = append(opts, relay.WithRecording(*record, nil))
+	}
+	hub := relay.NewHub(opts...)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
