@@ -173,14 +173,17 @@ type playback struct {
 
 const playbackJS = `({time: video.currentTime, decoded: video.getVideoPlaybackQuality().totalVideoFrames, shown: report().frames.length / 3})`
 
-// waitPlays waits until v's video has played 2 s of media and decoded and
-// shown 30 frames more than at from, and returns the last sample.
+// waitPlays waits until v's video has played 2 s of media, decoded 30
+// frames and shown some more than at from, and returns the last sample.
 func waitPlays(t *testing.T, v *page, from playback) playback {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		s, err := tryEval[playback](v, playbackJS)
-		if err == nil && s.Time >= from.Time+2 && s.Decoded >= from.Decoded+30 && s.Shown >= from.Shown+30 {
+		// Decoded frames and time say it plays; frames shown need only
+		// advance: a starved headless Firefox presents few of them (15 of
+		// 302 decoded with two CPU hogs beside the suite).
+		if err == nil && s.Time >= from.Time+2 && s.Decoded >= from.Decoded+30 && s.Shown > from.Shown {
 			return s
 		}
 		if time.Now().After(deadline) {
