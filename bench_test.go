@@ -37,28 +37,51 @@ const benchSegmentBytes = 2_500_000 / 8 / 5
 // Each round publishes one media segment and returns when every subscriber
 // has taken it from its queue.
 type fanout struct {
-	hub     *Hub
-	pub     *Publisher
-	data    []byte
-	n       int
-	left    atomic.Int64
-	done    chan struct{}
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	rounds  int
-	drained bool
+	segmentRounds
+	hub    *Hub
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// segmentRounds is the publishing half of the fan-out benchmarks: each
+// round publishes one media segment (a keyframe every 10) and returns when
+// each of the n subscribers has reported it with arrived.
+type segmentRounds struct {
+	pub    *Publisher
+	data   []byte
+	n      int
+	left   atomic.Int64
+	done   chan struct{}
+	rounds int
+}
+
+func newSegmentRounds(n int) segmentRounds {
+	return segmentRounds{data: make([]byte, benchSegmentBytes), n: n, done: make(chan struct{}, 1)}
+}
+
+// arrived counts one subscriber's segment; the last of a round ends it.
+func (r *segmentRounds) arrived() {
+	if r.left.Add(-1) == 0 {
+		r.done <- struct{}{}
+	}
+}
+
+// round publishes one segment and waits until every subscriber has it.
+func (r *segmentRounds) round() error {
+	r.left.Store(int64(r.n))
+	err := r.pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: r.rounds%10 == 0, Data: r.data})
+	r.rounds++
+	if err != nil {
+		return err
+	}
+	<-r.done
+	return nil
 }
 
 func newFanout(tb testing.TB, n int) *fanout {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fanout{
-		hub:    NewHub(),
-		data:   make([]byte, benchSegmentBytes),
-		n:      n,
-		done:   make(chan struct{}, 1),
-		cancel: cancel,
-	}
+	f := &fanout{segmentRounds: newSegmentRounds(n), hub: NewHub(), cancel: cancel}
 	for i := 0; i < n; i++ {
 		sub, err := f.hub.Subscribe(ctx, "bench")
 		if err != nil {
@@ -72,8 +95,8 @@ func newFanout(tb testing.TB, n int) *fanout {
 				if err != nil {
 					return
 				}
-				if seg.Kind == KindMedia && f.left.Add(-1) == 0 {
-					f.done <- struct{}{}
+				if seg.Kind == KindMedia {
+					f.arrived()
 				}
 			}
 		}()
@@ -87,19 +110,6 @@ func newFanout(tb testing.TB, n int) *fanout {
 		tb.Fatal(err)
 	}
 	return f
-}
-
-// round publishes one segment (a keyframe every 10) and waits until every
-// subscriber has it.
-func (f *fanout) round() error {
-	f.left.Store(int64(f.n))
-	err := f.pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: f.rounds%10 == 0, Data: f.data})
-	f.rounds++
-	if err != nil {
-		return err
-	}
-	<-f.done
-	return nil
 }
 
 func (f *fanout) close() {
@@ -459,20 +469,15 @@ func BenchmarkLegacyEndToEnd(b *testing.B) {
 // in-process publisher: what is measured is the hub's write path alone
 // (queues, batches, coder/websocket's framing, writev).
 type wsFanout struct {
-	s      *benchServer
-	pub    *Publisher
-	conns  []net.Conn
-	data   []byte
-	n      int
-	left   atomic.Int64
-	done   chan struct{}
-	wg     sync.WaitGroup
-	rounds int
+	segmentRounds
+	s     *benchServer
+	conns []net.Conn
+	wg    sync.WaitGroup
 }
 
 func newWSFanout(tb testing.TB, n int) *wsFanout {
 	tb.Helper()
-	f := &wsFanout{s: newBenchServer(), data: make([]byte, benchSegmentBytes), n: n, done: make(chan struct{}, 1)}
+	f := &wsFanout{segmentRounds: newSegmentRounds(n), s: newBenchServer()}
 	for i := 0; i < n; i++ {
 		c := rawSubscribe(tb, f.s.srv.URL, "bench")
 		f.conns = append(f.conns, c)
@@ -507,22 +512,10 @@ func (f *wsFanout) read(c net.Conn) {
 		if err != nil {
 			return
 		}
-		if op == 0x2 && f.left.Add(-1) == 0 {
-			f.done <- struct{}{}
+		if op == 0x2 {
+			f.arrived()
 		}
 	}
-}
-
-// round publishes one segment and waits until every subscriber read it.
-func (f *wsFanout) round() error {
-	f.left.Store(int64(f.n))
-	err := f.pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: f.rounds%10 == 0, Data: f.data})
-	f.rounds++
-	if err != nil {
-		return err
-	}
-	<-f.done
-	return nil
 }
 
 func (f *wsFanout) close() {
