@@ -51,6 +51,7 @@ type liveWriter struct {
 	ctx     context.Context // the request's: done when the client left
 	started bool            // the response's header was written
 	live    bool            // between a Start and an End
+	held    *Segment        // a Start or End write took from the queue: next returns it first
 }
 
 // run writes until the response ends. Before the header is written it
@@ -94,6 +95,10 @@ var errNoPublisher = errors.New("relay: no publisher")
 // next returns the next segment. Outside a publisher session it waits at
 // most WithLiveWait.
 func (lw *liveWriter) next() (Segment, error) {
+	if seg := lw.held; seg != nil {
+		lw.held = nil
+		return *seg, nil
+	}
 	if lw.live {
 		return lw.s.Next(lw.ctx)
 	}
@@ -122,30 +127,13 @@ func (lw *liveWriter) write(seg Segment) error {
 			break
 		}
 		if seg.Kind != KindInit && seg.Kind != KindMedia {
-			// Start and End change what the response is: back to run,
-			// after this batch goes out. Nothing is lost: put it first.
-			return lw.flushThen(seg)
+			// Start and End change what the response is: run handles
+			// them, after this batch goes out.
+			lw.held = &seg
+			break
 		}
 	}
 	return lw.rc.Flush()
-}
-
-// flushThen flushes the batch written so far and handles a Start or End
-// taken from the queue.
-func (lw *liveWriter) flushThen(seg Segment) error {
-	if err := lw.rc.Flush(); err != nil {
-		return err
-	}
-	switch seg.Kind {
-	case KindStart:
-		if !isWebM(seg.MIME) {
-			return fmt.Errorf("relay: stream %q is now %q: live.webm serves WebM streams only", lw.s.Stream(), seg.MIME)
-		}
-		lw.live = true
-	case KindEnd:
-		lw.live = false
-	}
-	return nil
 }
 
 // isWebM reports whether mime is a WebM media type.
