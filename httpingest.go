@@ -71,10 +71,8 @@ func (h *Hub) ingest(r *http.Request, rc *http.ResponseController, p *Publisher)
 		if err := rc.SetReadDeadline(idleAt); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return http.StatusInternalServerError, fmt.Errorf("relay: HTTP publisher: setting the read deadline: %w", err)
 		}
-		select {
-		case <-p.done: // the deadline above may have replaced the one that ends the read
+		if isClosed(p.done) { // the deadline above may have replaced the one that ends the read
 			return ingestEnded(p)
-		default:
 		}
 		n, rerr := r.Body.Read(buf)
 		if n > 0 {
@@ -94,8 +92,6 @@ func (h *Hub) ingest(r *http.Request, rc *http.ResponseController, p *Publisher)
 			return ingestEnded(p)
 		case errors.Is(rerr, os.ErrDeadlineExceeded):
 			return http.StatusRequestTimeout, fmt.Errorf("%w: published less than %d bytes in %v", ErrIdle, cfg.publisherMinBytes, cfg.publisherIdleTimeout)
-		case errors.Is(rerr, ErrOverBudget), errors.Is(rerr, ErrSegmentTooBig):
-			return ingestStatus(rerr), rerr
 		default:
 			// The client left mid-body (ffmpeg killed): the session ends
 			// like a WebSocket publisher's that dropped its connection.
