@@ -313,11 +313,8 @@ func (p *Publisher) end(err error) {
 		p.mu.Lock()
 		if p.err == nil && p.splitter != nil {
 			// What is held back and whole goes out; an element cut short is
-			// dropped, since nothing can complete it. (Flush first: End
-			// emits nothing when the input ends inside an element.)
-			if p.splitter.Flush(p.publishPiece) == nil {
-				p.splitter.End(p.publishPiece)
-			}
+			// dropped, since nothing can complete it.
+			p.splitter.End(p.publishPiece)
 		}
 		p.splitter = nil
 		if p.flushTimer != nil {

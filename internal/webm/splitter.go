@@ -181,7 +181,8 @@ func (s *Splitter) Pending() int {
 }
 
 // End says the input is over. It emits what is held back when it is made of
-// whole elements; an element cut short is an error.
+// whole elements; an element cut short is an error, after the whole
+// elements before it went out (as Flush would send them).
 func (s *Splitter) End(emit func(Piece) error) error {
 	if s.err != nil {
 		return s.err
@@ -189,8 +190,13 @@ func (s *Splitter) End(emit func(Piece) error) error {
 	if s.ended {
 		return nil
 	}
-	s.ended = true
 	err := s.truncated()
+	if err != nil && s.Pending() > 0 {
+		if ferr := s.flush(emit, s.cut); ferr != nil {
+			err = ferr
+		}
+	}
+	s.ended = true
 	if err == nil && s.inCluster {
 		err = s.endCluster(emit)
 	}
