@@ -1132,6 +1132,7 @@ const ID_SIMPLEBLOCK = 0xa3;
 const ID_BLOCKGROUP = 0xa0;
 const ID_BLOCK = 0xa1;
 const ID_REFERENCEBLOCK = 0xfb;
+const ID_BLOCKDURATION = 0x9b;
 const ID_SEGMENT = 0x18538067;
 const ID_TRACKS = 0x1654ae6b;
 const ID_TRACKENTRY = 0xae;
@@ -1164,6 +1165,24 @@ function clusterStart(time) {
   out.set([0xe7, 0x88], 12); // Timestamp, 8 bytes
   for (let k = 21, v = time; k >= 14; k--, v = Math.floor(v / 256)) out[k] = v % 256;
   return out;
+}
+
+/** ReferenceBlock -1: the block depends on an earlier one (only its presence matters to MSE). */
+const REFERENCE_EARLIER = new Uint8Array([0xfb, 0x81, 0xff]);
+
+/**
+ * A block element's bytes (block, parsed as e) as a BlockGroup with a
+ * BlockDuration: a SimpleBlock's keyframe flag becomes a ReferenceBlock when
+ * clear (a Block has no such flag), a BlockGroup gets the duration added.
+ */
+function withDuration(block, e, duration) {
+  const body = block.subarray(e.body - e.start);
+  const blockDuration = ebmlUint(ID_BLOCKDURATION, duration);
+  if (!e.simple) return ebml(ID_BLOCKGROUP, [body, blockDuration]);
+  body[e.at - e.body + 2] &= 0x0e; // a Block keeps only the invisible and lacing bits
+  const parts = [ebml(ID_BLOCK, body), blockDuration];
+  if (!e.keyframe) parts.push(REFERENCE_EARLIER);
+  return ebml(ID_BLOCKGROUP, parts);
 }
 
 function readUint(b, start, end) {
@@ -1208,8 +1227,9 @@ function webmVideoTrack(b) {
 /**
  * Splits WebM media bytes that start at an element boundary inside a Segment
  * (what the hub forwards) into the elements that matter here: Cluster
- * headers, Cluster Timestamps, blocks (with track, relative time, keyframe
- * flag and where the relative time is), and the rest. Null if they do not
+ * headers, Cluster Timestamps, blocks (SimpleBlock or BlockGroup: track,
+ * relative time and where it is, keyframe flag, whether it has a
+ * BlockDuration, where its body starts), and the rest. Null if they do not
  * parse.
  */
 function webmElements(b) {
@@ -1230,7 +1250,7 @@ function webmElements(b) {
     if (id.value === ID_TIMESTAMP) {
       out.push({ kind: "timestamp", start: i, end, value: readUint(b, body, end) });
     } else if (id.value === ID_SIMPLEBLOCK || id.value === ID_BLOCKGROUP) {
-      let blk = body, blkEnd = end, keyframe = true;
+      let blk = body, blkEnd = end, keyframe = true, hasDuration = false;
       if (id.value === ID_BLOCKGROUP) {
         blk = -1;
         for (let j = body; j < end; ) {
@@ -1240,6 +1260,7 @@ function webmElements(b) {
           const cbody = j + cid.len + csize.len;
           if (cid.value === ID_BLOCK) (blk = cbody), (blkEnd = cbody + csize.value);
           if (cid.value === ID_REFERENCEBLOCK) keyframe = false;
+          if (cid.value === ID_BLOCKDURATION) hasDuration = true;
           j = cbody + csize.value;
         }
         if (blk < 0) return null;
@@ -1248,7 +1269,8 @@ function webmElements(b) {
       if (!track || blk + track.len + 3 > blkEnd) return null;
       const at = blk + track.len; // the signed 16-bit time relative to the Cluster
       if (id.value === ID_SIMPLEBLOCK) keyframe = (b[at + 2] & 0x80) !== 0;
-      out.push({ kind: "block", start: i, end, track: track.value, rel: ((b[at] << 24) >> 16) | b[at + 1], at, keyframe });
+      const rel = ((b[at] << 24) >> 16) | b[at + 1];
+      out.push({ kind: "block", start: i, end, body, simple: id.value === ID_SIMPLEBLOCK, track: track.value, rel, at, keyframe, hasDuration });
     } else {
       out.push({ kind: "other", start: i, end });
     }
@@ -1269,20 +1291,29 @@ function webmElements(b) {
  *    before that guess ends, the SourceBuffer replaces the overlapped frame,
  *    and the frames that depend on it go too (Firefox 153 and Chromium 156,
  *    measured). Firefox starts a Cluster every second, mostly without a
- *    keyframe. The appender folds such a Cluster into the one before it: it
+ *    keyframe; Chromium with a microphone starts one every 120 ms or so on
+ *    an audio block, and Firefox drops the video after such a Cluster until
+ *    the next keyframe. The appender folds every Cluster whose first video
+ *    block is not a keyframe (or that has none) into the one before it: it
  *    drops the Cluster header and Timestamp and shifts its blocks' times
  *    (16 bits, relative to the Cluster) by the difference. A Cluster that
  *    starts with a keyframe, or whose times would not fit, stays.
- * 2. No append ends before a gap. A SourceBuffer that sees the first frame of
- *    an append come more than twice the longest frame duration after the
- *    last frame it has takes it for a discontinuity and drops frames until a
- *    keyframe (Firefox; an encoder under load skips frames). Frames inside one
- *    append are not checked, so the appender ends an append only where every
- *    track's next frame follows at its usual interval, and holds the rest
- *    (usually one frame) for the next segment; after 500 ms it appends what
- *    it holds anyway.
+ * 2. No guessed duration at the end of an append. Firefox takes the last
+ *    frame of an append to last as long as the one before it: when the next
+ *    frame starts earlier (an overlap) it replaces that frame, when it starts
+ *    more than twice the longest frame duration later (an encoder under load
+ *    skips frames) it drops everything until a keyframe; with a microphone,
+ *    an append that ends on a guess for one track drops video until the
+ *    next keyframe (measured, docs/browser-facts.md). So the appender holds
+ *    each track's last frame of a segment (and what follows the earliest of
+ *    them: a frame of video, one of audio) for the next segment, and writes
+ *    the duration of each track's last frame in the append, now known, as a
+ *    BlockDuration (a SimpleBlock becomes a BlockGroup). Chromium holds
+ *    such a frame back in its parser until the next one anyway, so the hold
+ *    costs next to nothing. A video-less stream is not held. After 500 ms
+ *    without a segment it appends what it holds as it is.
  *
- * The bytes are copied only where they change (folding rewrites them).
+ * The bytes are copied only where they change.
  */
 class WebMAppender {
   /** @param {number} videoTrack the video track's number, from the init (0: none) */
@@ -1295,14 +1326,12 @@ class WebMAppender {
     // (not the same one when folded), and whether a Cluster header was just
     // dropped (its Timestamp goes too).
     this._state = { cluster: -1, open: -1, dropping: false };
-    this._last = new Map(); // track -> [time before last, last time] appended
   }
 
   /** Forgets what it holds and where it is: what comes next follows a gap (media was dropped). */
   reset() {
     this._held = null;
     this._state = { cluster: -1, open: -1, dropping: false };
-    this._last.clear();
   }
 
   /** When the held bytes were first held (performance.now), 0 if none. */
@@ -1316,13 +1345,14 @@ class WebMAppender {
     const b = this._held;
     this._held = null;
     const els = webmElements(b);
-    return els ? this._emit(b, els, els.length) : b;
+    return els ? this._emit(b, els, els.length, new Map()) : b;
   }
 
   /** Takes the next media segment (an ArrayBuffer); returns what to append now (maybe empty). */
   take(buf) {
     const data = new Uint8Array(buf);
     let b = data;
+    const wasHeld = this._held !== null;
     if (this._held) {
       b = new Uint8Array(this._held.length + data.length);
       b.set(this._held, 0);
@@ -1333,29 +1363,36 @@ class WebMAppender {
     if (!els) {
       // Not WebM we can read: append it as it is, and start afresh.
       this._state = { cluster: -1, open: -1, dropping: false };
-      this._last.clear();
       return b;
     }
-    const blocks = [];
-    for (let k = 0; k < els.length; k++) if (els[k].kind === "block") blocks.push(k);
-    // Append up to the last element before a block it is safe to end before.
-    let cut = 0;
-    const times = this._times(els);
-    for (let n = blocks.length - 1; n >= 1; n--) {
-      if (this._safeBefore(els, times, blocks, n)) {
-        cut = blocks[n - 1] + 1;
-        break;
+    // Hold from the earliest of the tracks' last blocks on, so that every
+    // track's last block in the append is followed by a known one: the
+    // append ends right after the block before it (a Cluster header in
+    // between is held too).
+    let cut = els.length;
+    const lastOf = new Map(); // track -> index of its last block
+    for (let k = 0; k < els.length; k++) if (els[k].kind === "block") lastOf.set(els[k].track, k);
+    if (this._video && lastOf.has(this._video)) {
+      const first = Math.min(...lastOf.values());
+      cut = 0;
+      for (let j = first - 1; j >= 0; j--) {
+        if (els[j].kind === "block") {
+          cut = j + 1;
+          break;
+        }
       }
     }
-    if (!cut && blocks.length && times[blocks[blocks.length - 1]] - times[blocks[0]] > 500) cut = els.length;
-    if (cut < els.length && !this._held) this._heldAt = now();
-    const out = this._emit(b, els, cut);
+    if (cut < els.length && !wasHeld) this._heldAt = now();
+    const out = this._emit(b, els, cut, this._durations(els, cut));
     if (cut < els.length) this._held = b.subarray(els[cut].start);
     return out;
   }
 
-  /** The absolute time of each block of els (NaN for other elements), from the current state. */
-  _times(els) {
+  /**
+   * How long the last block of each track in els[0..cut) lasts, by its index:
+   * until the track's next block, where els has it and the block does not say.
+   */
+  _durations(els, cut) {
     const times = new Array(els.length).fill(NaN);
     let cluster = this._state.cluster;
     for (let k = 0; k < els.length; k++) {
@@ -1363,39 +1400,27 @@ class WebMAppender {
       if (e.kind === "timestamp") cluster = e.value;
       else if (e.kind === "block") times[k] = cluster < 0 ? NaN : cluster + e.rel;
     }
-    return times;
-  }
-
-  /** Whether an append may end right before the block els[blocks[n]]. */
-  _safeBefore(els, times, blocks, n) {
-    const k = blocks[n];
-    if (els[k - 1].kind !== "block") return false; // not right after a Cluster's start
-    const seen = new Map();
-    for (const [track, t] of this._last) seen.set(track, t.slice());
-    for (let m = 0; m < n; m++) {
-      const e = els[blocks[m]];
-      const t = seen.get(e.track);
-      seen.set(e.track, [t ? t[1] : NaN, times[blocks[m]]]);
-    }
-    for (const [track, [before, last]] of seen) {
-      let next = NaN;
-      for (let m = n; m < blocks.length; m++) {
-        if (els[blocks[m]].track === track) {
-          next = times[blocks[m]];
+    const last = new Map(); // track -> index of its last block before cut
+    for (let k = 0; k < cut; k++) if (els[k].kind === "block") last.set(els[k].track, k);
+    const out = new Map();
+    for (const [track, k] of last) {
+      if (els[k].hasDuration) continue;
+      for (let m = cut; m < els.length; m++) {
+        if (els[m].kind === "block" && els[m].track === track) {
+          const d = times[m] - times[k];
+          if (d > 0) out.set(k, d);
           break;
         }
       }
-      if (isNaN(next)) return false; // cannot tell yet
-      // The SourceBuffer takes the last frame to last as long as the one
-      // before it: the next must start neither before that ends (an
-      // overlap: the frame is replaced) nor long after (a discontinuity).
-      if (!isNaN(before) && (next - last < last - before || next - last > 1.5 * (last - before))) return false;
     }
-    return true;
+    return out;
   }
 
-  /** Returns the bytes of els[0..cut) as they are to be appended, and moves the state past them. */
-  _emit(b, els, cut) {
+  /**
+   * Returns the bytes of els[0..cut) as they are to be appended, with the
+   * durations given (by element index), and moves the state past them.
+   */
+  _emit(b, els, cut, durations) {
     const st = this._state;
     const pieces = [];
     let pos = 0; // b[pos..] is not in pieces yet
@@ -1424,22 +1449,22 @@ class WebMAppender {
       } else {
         st.dropping = false;
         if (st.cluster < 0) continue;
-        const t = this._last.get(e.track);
-        this._last.set(e.track, [t ? t[1] : NaN, st.cluster + e.rel]);
-        if (st.open === st.cluster) continue;
-        const rel = e.rel + st.cluster - st.open;
-        pieces.push(b.subarray(pos, e.start));
-        pos = e.start;
+        let rel = e.rel + st.cluster - st.open;
         if (rel < -32768 || rel > 32767) {
           // Too far from the open Cluster: open a new one here.
+          pieces.push(b.subarray(pos, e.start));
+          pos = e.start;
           pieces.push(clusterStart(st.cluster));
           st.open = st.cluster;
-          continue;
+          rel = e.rel;
         }
+        const duration = durations.get(k);
+        if (rel === e.rel && duration === undefined) continue;
+        pieces.push(b.subarray(pos, e.start));
         const block = b.slice(e.start, e.end);
         block[e.at - e.start] = (rel >> 8) & 0xff;
         block[e.at - e.start + 1] = rel & 0xff;
-        pieces.push(block);
+        pieces.push(duration === undefined ? block : withDuration(block, e, duration));
         pos = e.end;
       }
     }
@@ -1471,7 +1496,7 @@ class WebMAppender {
         if (!firstVideo && els[j].track === this._video) firstVideo = els[j];
       }
     }
-    if (time < 0 || !firstVideo || firstVideo.keyframe) return false;
+    if (time < 0 || (firstVideo && firstVideo.keyframe)) return false;
     // The blocks here must fit (later ones that do not open a new Cluster: see _emit).
     for (const rel of rels) {
       const shifted = rel + time - open;
