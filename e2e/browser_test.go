@@ -223,6 +223,15 @@ func newBrowserEnv(t *testing.T, pages string, opts ...relay.Option) *browserEnv
 	mux.Handle("/live/", http.StripPrefix("/live", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.currentHub().ServeHTTP(w, r)
 	})))
+	if js := os.Getenv("SEGRELAY_RELAYJS"); js != "" {
+		// Another relay.js for the pages (an earlier revision's, say): what
+		// TestBrowserPlayerVsControl must tell apart.
+		mux.HandleFunc("/live/relay.js", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			http.ServeFile(w, r, js)
+		})
+	}
 	mux.Handle("/", http.FileServer(http.Dir(pages)))
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
