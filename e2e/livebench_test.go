@@ -26,6 +26,7 @@ import (
 type liveScenario struct {
 	base   string        // the server: pages at /, the hub at /live/
 	mic    bool          // the clock with the fake microphone (video + Opus)
+	ffmpeg []string      // not nil: ffmpeg publishes the clock (livestamp_test.go), with these muxer options
 	warmup time.Duration // after the viewers open, before the steady window
 	steady time.Duration // the steady window
 	lateAt time.Duration // when the late viewer joins, after the viewers open
@@ -106,13 +107,17 @@ func figuresOf(name string, r viewerReport, from, to int64) viewerFigures {
 func runLiveScenario(t *testing.T, pubB, viewB *browser, sc liveScenario) liveResult {
 	t.Helper()
 	res := liveResult{LoadFrom: loadAvg()}
-	pubURL := sc.base + "/publish.html?stream=clock"
-	if sc.mic {
-		pubURL += "&mic"
+	if sc.ffmpeg != nil {
+		res.Mime = publishStampedFFmpeg(t, sc.base+"/live/clock/publish", sc.ffmpeg)
+	} else {
+		pubURL := sc.base + "/publish.html?stream=clock"
+		if sc.mic {
+			pubURL += "&mic"
+		}
+		pub := pubB.open(t, "publisher", pubURL)
+		waitPage(t, pub, "the publisher to be live", `window.pub && pub.status === "live" && pub.stats.blobs > 2`, 15*time.Second)
+		res.Mime = eval[string](t, pub, "pub.mimeType")
 	}
-	pub := pubB.open(t, "publisher", pubURL)
-	waitPage(t, pub, "the publisher to be live", `window.pub && pub.status === "live" && pub.stats.blobs > 2`, 15*time.Second)
-	res.Mime = eval[string](t, pub, "pub.mimeType")
 
 	names := []string{"viewer1", "viewer2", "control", "late-viewer"}
 	pages := make([]*page, len(names))
@@ -160,7 +165,9 @@ func runLiveScenario(t *testing.T, pubB, viewB *browser, sc liveScenario) liveRe
 // run. Each hub is a livehub process of its own. Settings, all optional:
 //
 //	SEGRELAY_LIVEBENCH_PAIRS   chromium-chromium,chromium-firefox,firefox-chromium,firefox-firefox
-//	                           (a "+mic" suffix adds the fake microphone to the clock)
+//	                           (a "+mic" suffix adds the fake microphone to the clock;
+//	                           ffmpeg-chromium, ffmpeg-firefox: ffmpeg publishes the clock)
+//	SEGRELAY_LIVEBENCH_FFMPEG_MUXER  WebM muxer options for ffmpeg, e.g. "-cluster_time_limit 100"
 //	SEGRELAY_LIVEBENCH_BUILDS  "." (the working tree); a revision (its hub and relay.js);
 //	                           HUB/JS (one revision's hub serving another's relay.js), e.g.
 //	                           ".,3cc3d94,./3cc3d94". In each round and pair the builds run
@@ -205,8 +212,16 @@ func TestLiveBench(t *testing.T) {
 		kinds, mic := strings.CutSuffix(pair, "+mic")
 		pubKind, viewKind, ok := strings.Cut(kinds, "-")
 		require.True(t, ok, "pair %q: want PUBLISHER-VIEWER", pair)
+		var ffmpeg []string
+		if pubKind == "ffmpeg" {
+			ffmpeg = append([]string{}, strings.Fields(os.Getenv("SEGRELAY_LIVEBENCH_FFMPEG_MUXER"))...)
+			require.False(t, mic, "pair %q: the ffmpeg publisher has no microphone", pair)
+		}
 		t.Run(pair, func(t *testing.T) {
-			pubB := startBrowserKind(t, pubKind)
+			var pubB *browser
+			if ffmpeg == nil {
+				pubB = startBrowserKind(t, pubKind)
+			}
 			viewB := pubB
 			if viewKind != pubKind {
 				viewB = startBrowserKind(t, viewKind)
@@ -219,7 +234,7 @@ func TestLiveBench(t *testing.T) {
 					}
 					t.Run(fmt.Sprintf("%d/%s", round, strings.ReplaceAll(b, "/", "+")), func(t *testing.T) {
 						base := startLiveHub(t, hubs[hub], scripts[js])
-						res := runLiveScenario(t, pubB, viewB, liveScenario{base: base, mic: mic, warmup: 5 * time.Second, steady: steady, lateAt: 8 * time.Second})
+						res := runLiveScenario(t, pubB, viewB, liveScenario{base: base, mic: mic, ffmpeg: ffmpeg, warmup: 5 * time.Second, steady: steady, lateAt: 8 * time.Second})
 						p50, p95, waits, stalled, fps, flashes, errs := res.pooled()
 						late := res.Player[len(res.Player)-1].FirstFrame
 						row := fmt.Sprintf("| %d | %s | %s | %s | %s | %s | %.1f | %.2f s | %.1f | %s | %d | %d | %s | %s | %d | %.2f → %.2f |",
