@@ -15,7 +15,8 @@ import (
 // segment appended as it arrives). Load slows both alike, so the test
 // compares them: it fails when the player waits clearly more often or
 // longer than the control, or its latency exceeds the control's plus the
-// player's own target.
+// player's own target. A run whose control broke (a media error, or under
+// 15 frames a second) has no reference and is skipped, with why.
 //
 // SEGRELAY_RELAYJS serves another relay.js to the pages (e.g. an earlier
 // revision's, from git show REV:relay.js), to check that the guard sees
@@ -31,10 +32,16 @@ func TestBrowserPlayerVsControl(t *testing.T) {
 			}
 			e := newBrowserEnv(t, "testdata/browser")
 			res := runLiveScenario(t, pubB, viewB, liveScenario{base: e.srv.URL, warmup: 5 * time.Second, steady: steady, lateAt: 8 * time.Second})
+			t.Logf("load average %.2f → %.2f", res.LoadFrom[0], res.LoadTo[0])
+			if why := noReference(res.Control); why != "" {
+				// The control is Firefox's MSE fed Chromium's stream as it
+				// comes: now and then it gets a decode error (the known
+				// MediaError 3 of docs/browser-facts.md) or stops.
+				t.Skipf("no reference in this run: %s", why)
+			}
 			for _, msg := range compareWithControl(res) {
 				t.Error(msg)
 			}
-			t.Logf("load average %.2f → %.2f", res.LoadFrom[0], res.LoadTo[0])
 		})
 	}
 }
@@ -47,7 +54,8 @@ func TestBrowserPlayerVsControl(t *testing.T) {
 // over the control's by half and 0.3 s. Latency: the control has none to
 // keep, it plays at 1x from where it started, so the player, which aims for
 // its target from the live edge, is never further behind than that plus its
-// target.
+// target; this holds only while the control has not skipped a hole (a skip
+// brings it closer to live), so it is checked only then.
 func compareWithControl(res liveResult) []string {
 	var out []string
 	c := res.Control
@@ -58,7 +66,7 @@ func compareWithControl(res liveResult) []string {
 		if lim := float64(c.Stalled)*1.5 + 300; float64(v.Stalled) > lim {
 			out = append(out, fmt.Sprintf("%s: stalled %d ms, the control %d ms (at most %.0f ms)", v.Name, v.Stalled, c.Stalled, lim))
 		}
-		if lim := c.P50 + v.Target; v.P50 > lim {
+		if lim := c.P50 + v.Target; c.GapSkips == 0 && v.P50 > lim {
 			out = append(out, fmt.Sprintf("%s: latency p50 %s, the control's %s plus the player's target %s", v.Name, secs(v.P50), secs(c.P50), secs(v.Target)))
 		}
 		if v.MediaErrors > c.MediaErrors {
@@ -66,4 +74,16 @@ func compareWithControl(res liveResult) []string {
 		}
 	}
 	return out
+}
+
+// noReference says why the control cannot serve as one ("" if it can): it
+// got a media error, or showed less than 15 frames a second (about half).
+func noReference(c viewerFigures) string {
+	if c.MediaErrors > 0 {
+		return fmt.Sprintf("the control got %d media errors", c.MediaErrors)
+	}
+	if c.FPS < 15 {
+		return fmt.Sprintf("the control showed %.1f frames a second (gap skips %d)", c.FPS, c.GapSkips)
+	}
+	return ""
 }

@@ -45,6 +45,7 @@ type viewerFigures struct {
 	MediaErrors int       `json:"mediaErrors"` // "error" events of the video element
 	FirstFrame  int64     `json:"firstFrameMs,omitempty"`
 	Target      float64   `json:"targetMs,omitempty"` // the player's target latency (median of its reports)
+	GapSkips    int       `json:"gapSkips"`           // seeks over a hole in what was buffered (player and control count them)
 	WindowS     float64   `json:"windowS"`
 }
 
@@ -88,6 +89,7 @@ func figuresOf(name string, r viewerReport, from, to int64) viewerFigures {
 	f.FPS = float64(len(r.frames(from, to))) / f.WindowS
 	f.Flashes = r.count("emptied", 0, to) + r.blackFrames(0, to) + max(0, r.count("loadstart", 0, to)-1)
 	f.MediaErrors = r.count("error", 0, to)
+	f.GapSkips = r.Stats["gapSkips"]
 	if r.FirstFrameAt > 0 {
 		f.FirstFrame = r.FirstFrameAt - r.JoinAt
 	}
