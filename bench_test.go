@@ -236,7 +236,7 @@ func BenchmarkLegacyAssembler(b *testing.B) {
 					b.Fatal(err)
 				}
 				if f != nil {
-					if err := pub.writeFile(f); err != nil {
+					if err := pub.publishLegacyFile(f); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -102,7 +102,7 @@
 //
 // # Several nodes
 //
-// Hubs on several nodes can serve one set of streams: a Cluster (SetCluster)
+// Hubs on several nodes can serve one set of streams: a Bridge (SetBridge)
 // learns of the hub's own publishers and their segments and of the streams
 // its subscribers want, and feeds it the streams published elsewhere through
 // PublishRelayed. The nested module github.com/segrelay/relay/natsrelay is

@@ -67,6 +67,10 @@ var (
 	ErrUnauthorized = errors.New("relay: unauthorized")
 )
 
+// errNoInit: a media segment came before the session's first init (close
+// code 1002, HTTP 400).
+var errNoInit = errors.New("relay: media segment before init segment")
+
 // statusOf maps the hub's errors to HTTP statuses.
 func statusOf(err error) int {
 	switch {

@@ -233,6 +233,24 @@ func (h *Hub) announce(mu *sync.Mutex, ended func() bool, ss *session, stream st
 	h.emit(ev)
 }
 
+// endedSession is a Publisher or a Subscriber whose session ended.
+type endedSession interface{ endEvent() (Event, bool) }
+
+// emitEnd emits the end event of s's session, the one place a session's
+// end is reported; nothing if the session never started. c is the
+// session's WebSocket, whose close frame the event carries; nil for HTTP
+// and in-process sessions.
+func (h *Hub) emitEnd(s endedSession, c *wsConn) {
+	ev, ok := s.endEvent()
+	if !ok {
+		return
+	}
+	if c != nil {
+		ev = c.withCloseFrame(ev)
+	}
+	h.emit(ev)
+}
+
 // startEvent marks the session announced and returns its start event.
 // Caller holds the owner's lock.
 func (ss *session) startEvent(stream string) Event {

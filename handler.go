@@ -30,108 +30,132 @@ import (
 // request that is not a protocol v1 upgrade) as close code 4000 + status
 // instead (see answerRefusal).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := checkHost(r, h.cfg.hostPatterns); err != nil {
-		h.refuse(w, r, "", 0, http.StatusForbidden, err)
+	req, rf := h.admit(r)
+	switch {
+	case rf == nil && req.file != nil:
+		serveClientFile(w, r, req.file) // the browser client and its types, embedded (relayjs.go)
 		return
+	case rf == nil:
+		rf = h.dispatch(w, r, req)
+	}
+	if rf != nil { // the one place a request is refused
+		if rf.allow != "" {
+			w.Header().Set("Allow", rf.allow)
+		}
+		h.refuse(w, r, rf.stream, rf.role, rf.status, rf.err)
+	}
+}
+
+// request is what admit made of a request it let through.
+type request struct {
+	file     *clientFile // a file of the browser client; nothing else is set
+	name     string      // the stream
+	role     Role
+	action   string // "publish", "subscribe" or "live.webm"
+	overHTTP bool   // a PUT or POST ingest, or live.webm: no WebSocket
+	legacy   bool   // a WebSocket that did not ask for segrelay.v1
+}
+
+// refusal is how a request is refused: the stream and role it asked for,
+// as far as they are known, the status and the error.
+type refusal struct {
+	stream string
+	role   Role
+	status int
+	err    error
+	allow  string // the Allow header of a 405
+}
+
+// admit checks a request in order (host, route, stream name, method and
+// protocol, origin, the Authorize hook) and says what it asks for, or why
+// it is refused.
+func (h *Hub) admit(r *http.Request) (request, *refusal) {
+	if err := checkHost(r, h.cfg.hostPatterns); err != nil {
+		return request{}, &refusal{status: http.StatusForbidden, err: err}
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/")
 	if f, ok := clientFiles[p]; ok {
-		serveClientFile(w, r, f) // the browser client and its types, embedded (relayjs.go)
-		return
+		return request{file: f}, nil
 	}
 	name, action, _ := strings.Cut(p, "/")
-	var role Role
+	req := request{name: name, action: action}
 	switch action {
 	case "publish":
-		role = RolePublish
+		req.role = RolePublish
 	case "subscribe", "live.webm":
-		role = RoleSubscribe
+		req.role = RoleSubscribe
 	default:
-		h.refuse(w, r, "", 0, http.StatusNotFound, fmt.Errorf("relay: no route %q: want /{stream}/publish, /{stream}/subscribe or /{stream}/live.webm", "/"+p))
-		return
+		return req, &refusal{status: http.StatusNotFound, err: fmt.Errorf("relay: no route %q: want /{stream}/publish, /{stream}/subscribe or /{stream}/live.webm", "/"+p)}
 	}
 	if !validStreamName(name) {
-		h.refuse(w, r, "", role, http.StatusBadRequest, fmt.Errorf("relay: bad stream name %q: want 1-128 of [A-Za-z0-9_.-], not starting with a dot", name))
-		return
+		return req, &refusal{role: req.role, status: http.StatusBadRequest, err: fmt.Errorf("relay: bad stream name %q: want 1-128 of [A-Za-z0-9_.-], not starting with a dot", name)}
 	}
-	overHTTP := action == "live.webm" || (role == RolePublish && (r.Method == http.MethodPut || r.Method == http.MethodPost))
-	legacy := false
+	deny := func(status int, err error) (request, *refusal) {
+		return req, &refusal{stream: name, role: req.role, status: status, err: err}
+	}
+	req.overHTTP = action == "live.webm" || (req.role == RolePublish && (r.Method == http.MethodPut || r.Method == http.MethodPost))
 	switch {
 	case action == "live.webm" && r.Method != http.MethodGet && r.Method != http.MethodHead:
-		w.Header().Set("Allow", "GET, HEAD")
-		h.refuse(w, r, name, role, http.StatusMethodNotAllowed, fmt.Errorf("relay: %s takes GET or HEAD, not %s", "/"+p, r.Method))
-		return
-	case overHTTP:
+		_, rf := deny(http.StatusMethodNotAllowed, fmt.Errorf("relay: %s takes GET or HEAD, not %s", "/"+p, r.Method))
+		rf.allow = "GET, HEAD"
+		return req, rf
+	case req.overHTTP:
 	case !isUpgrade(r):
 		want := "a WebSocket upgrade (GET with Upgrade: websocket)"
-		if role == RolePublish {
+		if req.role == RolePublish {
 			want += ", or PUT or POST with a WebM body"
 		}
-		h.refuse(w, r, name, role, http.StatusBadRequest, fmt.Errorf("relay: %s needs %s", "/"+p, want))
-		return
+		return deny(http.StatusBadRequest, fmt.Errorf("relay: %s needs %s", "/"+p, want))
 	default:
 		var err error
-		if legacy, err = chooseProtocol(r); err != nil {
-			h.refuse(w, r, name, role, http.StatusBadRequest, err)
-			return
+		if req.legacy, err = chooseProtocol(r); err != nil {
+			return deny(http.StatusBadRequest, err)
 		}
 	}
 	if err := checkOrigin(r, h.cfg.originPatterns); err != nil {
-		h.refuse(w, r, name, role, http.StatusForbidden, err)
-		return
+		return deny(http.StatusForbidden, err)
 	}
 	if f := h.cfg.authorize; f != nil {
-		if err := f(r, name, role); err != nil {
+		if err := f(r, name, req.role); err != nil {
 			status := http.StatusForbidden
 			if errors.Is(err, ErrUnauthorized) {
 				status = http.StatusUnauthorized
 			}
-			h.refuse(w, r, name, role, status, err)
-			return
+			return deny(status, err)
 		}
 	}
+	return req, nil
+}
 
+// dispatch hands an admitted request to its route's handler. It returns a
+// refusal when the hub cannot take the publisher or subscriber (limits,
+// a busy stream, shutdown); past that, the handlers answer on their own.
+func (h *Hub) dispatch(w http.ResponseWriter, r *http.Request, req request) *refusal {
 	switch {
-	case action == "live.webm" && r.Method == http.MethodHead:
-		h.serveLiveHead(w, r, name)
-		return
-	case action == "live.webm":
-		h.serveLive(w, r, name)
-		return
-	}
-	if role == RolePublish {
-		pub, err := h.claim(name)
+	case req.action == "live.webm" && r.Method == http.MethodHead:
+		h.serveLiveHead(w, r, req.name)
+	case req.role == RolePublish:
+		pub, err := h.claim(req.name)
 		if err != nil {
-			h.refuse(w, r, name, role, statusOf(err), err)
-			return
+			return &refusal{stream: req.name, role: req.role, status: statusOf(err), err: err}
 		}
-		if overHTTP {
+		if req.overHTTP {
 			h.serveIngest(w, r, pub)
 		} else {
-			h.servePublisher(w, r, pub, legacy)
+			h.servePublisher(w, r, pub, req.legacy)
 		}
-		return
+	default:
+		sub, err := h.subscribe(req.name)
+		if err != nil {
+			return &refusal{stream: req.name, role: req.role, status: statusOf(err), err: err}
+		}
+		if req.action == "live.webm" {
+			h.serveLive(w, r, sub)
+		} else {
+			h.serveSubscriber(w, r, sub, req.legacy)
+		}
 	}
-	sub, err := h.subscribe(name)
-	if err != nil {
-		h.refuse(w, r, name, role, statusOf(err), err)
-		return
-	}
-	h.serveSubscriber(w, r, sub, legacy)
-}
-
-// refuse answers a request with status and err's text on one line (or a
-// close code: see answerRefusal), counts it, and reports it (EventRefused,
-// and the log).
-func (h *Hub) refuse(w http.ResponseWriter, r *http.Request, stream string, role Role, status int, err error) {
-	h.answerRefusal(w, r, status, err.Error())
-	h.refused(r, stream, role, status, err)
-}
-
-// refused counts and reports a refusal; the answer was written already.
-func (h *Hub) refused(r *http.Request, stream string, role Role, status int, err error) {
-	h.countRefused(status)
-	h.emit(Event{Kind: EventRefused, Stream: stream, Role: role, Request: r, Status: status, Err: err})
+	return nil
 }
 
 // chooseProtocol reads the requested subprotocols: segrelay.v1, or none for
@@ -154,16 +178,6 @@ func chooseProtocol(r *http.Request) (legacy bool, err error) {
 		}
 	}
 	return false, fmt.Errorf("relay: unsupported subprotocol %q: want %q, or none for the legacy framing", strings.Join(asked, ", "), Subprotocol)
-}
-
-// httpError answers with status and msg on one line.
-func httpError(w http.ResponseWriter, status int, msg string) {
-	http.Error(w, oneLine(msg), status)
-}
-
-// oneLine puts msg on one line, for an HTTP error body or a close reason.
-func oneLine(msg string) string {
-	return strings.NewReplacer("\r", " ", "\n", " ").Replace(msg)
 }
 
 // isUpgrade reports whether r asks for a WebSocket upgrade.

@@ -42,9 +42,7 @@ func (h *Hub) serveIngest(w http.ResponseWriter, r *http.Request, p *Publisher) 
 	} else {
 		httpError(w, status, err.Error())
 	}
-	if ev, ok := p.endEvent(); ok {
-		h.emit(ev)
-	}
+	h.emitEnd(p, nil)
 }
 
 // ingest reads r's body into p until it ends, and returns the answer's
@@ -58,15 +56,15 @@ func (h *Hub) ingest(r *http.Request, rc *http.ResponseController, p *Publisher)
 	}
 	buf := make([]byte, ingestReadBytes)
 
-	// A read waits at most until the idle deadline; the deadline moves on
-	// each time the session published WithPublisherMinBytes more. When the
+	// A read waits at most until the idle deadline (publish_idle.go); the
+	// deadline moves on each time the session made progress. When the
 	// session ends from outside (Shutdown, Hub.CloseStream), a deadline in
 	// the past ends the read at once. The deadlines replace the server's
 	// ReadTimeout, which would cut a live body.
 	ended := afterClose(p.done, func() { rc.SetReadDeadline(time.Unix(1, 0)) })
 	defer ended()
-	idleAt := time.Now().Add(cfg.publisherIdleTimeout)
-	var progressAt int64
+	rule := newIdleRule(cfg)
+	idleAt := time.Now().Add(rule.timeout)
 	for {
 		if err := rc.SetReadDeadline(idleAt); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return http.StatusInternalServerError, fmt.Errorf("relay: HTTP publisher: setting the read deadline: %w", err)
@@ -79,9 +77,8 @@ func (h *Hub) ingest(r *http.Request, rc *http.ResponseController, p *Publisher)
 			if _, err := p.Write(buf[:n]); err != nil {
 				return ingestStatus(err), err
 			}
-			if pub := p.Published(); pub-progressAt >= int64(cfg.publisherMinBytes) {
-				progressAt = pub
-				idleAt = time.Now().Add(cfg.publisherIdleTimeout)
+			if rule.progressed(p.Published()) {
+				idleAt = time.Now().Add(rule.timeout)
 			}
 		}
 		switch {
@@ -91,7 +88,7 @@ func (h *Hub) ingest(r *http.Request, rc *http.ResponseController, p *Publisher)
 		case isClosed(p.done):
 			return ingestEnded(p)
 		case errors.Is(rerr, os.ErrDeadlineExceeded):
-			return http.StatusRequestTimeout, fmt.Errorf("%w: published less than %d bytes in %v", ErrIdle, cfg.publisherMinBytes, cfg.publisherIdleTimeout)
+			return http.StatusRequestTimeout, fmt.Errorf("%w: %s", ErrIdle, rule.reason())
 		default:
 			// The client left mid-body (ffmpeg killed): the session ends
 			// like a WebSocket publisher's that dropped its connection.

@@ -151,7 +151,7 @@ func TestHTTPIngestRefusals(t *testing.T) {
 // 408, and the stream is free. One that goes on past it with enough bytes
 // keeps it.
 func TestHTTPIngestIdle(t *testing.T) {
-	e := newEnv(t, WithPublisherIdleTimeout(300*time.Millisecond), WithPublisherMinBytes(1000))
+	e := newEnv(t, WithPublisherIdleTimeout(time.Second), WithPublisherMinBytes(1000))
 	l := webmtest.Build(webmtest.Spec{Clusters: 3})
 	pr, pw := io.Pipe()
 	defer pw.Close()
@@ -165,9 +165,9 @@ func TestHTTPIngestIdle(t *testing.T) {
 
 	// A body that goes on publishing keeps the stream for longer than the
 	// idle timeout: the deadline moves on with every 1000 bytes published.
-	// (Timing: a Cluster every 50 ms, 6 times inside the 300 ms; a starved
-	// sender that misses it by that much fails the test.)
-	long := webmtest.Build(webmtest.Spec{Clusters: 20})
+	// (A Cluster every 50 ms for 1.5 s: only a sender starved for most of
+	// the idle timeout's second fails the test.)
+	long := webmtest.Build(webmtest.Spec{Clusters: 30})
 	pr, pw = io.Pipe()
 	go func() {
 		defer pw.Close()

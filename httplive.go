@@ -24,12 +24,7 @@ import (
 // not show (measured: README, "Over plain HTTP"). When the
 // publisher leaves, the response waits WithLiveWait for the next one and
 // then ends.
-func (h *Hub) serveLive(w http.ResponseWriter, r *http.Request, name string) {
-	s, err := h.subscribe(name)
-	if err != nil {
-		h.refuse(w, r, name, RoleSubscribe, statusOf(err), err)
-		return
-	}
+func (h *Hub) serveLive(w http.ResponseWriter, r *http.Request, s *Subscriber) {
 	s.announce(r)
 	lw := liveWriter{hub: h, w: w, rc: http.NewResponseController(w), s: s, ctx: r.Context()}
 	status, err := lw.run()
@@ -37,9 +32,7 @@ func (h *Hub) serveLive(w http.ResponseWriter, r *http.Request, name string) {
 		httpError(w, status, err.Error())
 	}
 	s.Close()
-	if ev, ok := s.endEvent(); ok {
-		h.emit(ev)
-	}
+	h.emitEnd(s, nil)
 }
 
 // liveWriter writes a subscriber's segments to a live.webm response.
@@ -146,19 +139,14 @@ func isWebM(mime string) bool {
 // serveLiveHead answers HEAD /{stream}/live.webm at once: 200 with the
 // live session's Content-Type, or 404 when the stream has no publisher.
 func (h *Hub) serveLiveHead(w http.ResponseWriter, r *http.Request, name string) {
-	h.mu.Lock()
-	st := h.streams[name]
 	var mime string
 	var live bool
-	if st != nil {
-		st.mu.Lock()
+	h.withStream(name, func(st *stream) {
 		live = st.pub != nil && st.start != nil
 		if live {
 			mime = st.start.MIME
 		}
-		st.mu.Unlock()
-	}
-	h.mu.Unlock()
+	})
 	switch {
 	case !live:
 		w.WriteHeader(http.StatusNotFound)

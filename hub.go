@@ -3,8 +3,6 @@ package relay
 import (
 	"context"
 	"fmt"
-	"maps"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,13 +24,13 @@ type Hub struct {
 	mu      sync.Mutex
 	streams map[string]*stream
 	live    int                  // streams with a publisher
-	nsubs   int                  // subscribers of all streams
+	nsubs   int                  // subscribers of all streams, recorders left out
 	conns   map[*wsConn]struct{} // open WebSocket connections (wsconn.go)
 	closed  bool
 
 	wg sync.WaitGroup // WebSocket connection goroutines
 
-	cluster atomic.Pointer[clusterRef] // SetCluster (cluster.go)
+	bridge atomic.Pointer[bridgeRef] // SetBridge (bridge.go)
 
 	// Recorders write until this ends: when Shutdown's context is done
 	// before they wrote what they have queued (recorder.go).
@@ -62,11 +60,11 @@ func NewHub(opts ...Option) *Hub {
 // Errors: ErrBadStreamName, ErrStreamBusy (the stream has a publisher),
 // ErrTooManyStreams, ErrOverBudget, ErrHubClosed.
 func (h *Hub) Publish(ctx context.Context, name, mime string) (*Publisher, error) {
-	return h.publish(ctx, name, mime, false)
+	return h.openPublisher(ctx, name, mime, false)
 }
 
-// publish is Publish, or PublishRelayed when relayed.
-func (h *Hub) publish(ctx context.Context, name, mime string, relayed bool) (*Publisher, error) {
+// openPublisher is Publish, or PublishRelayed when relayed.
+func (h *Hub) openPublisher(ctx context.Context, name, mime string, relayed bool) (*Publisher, error) {
 	p, err := h.claimAs(name, relayed)
 	if err != nil {
 		return nil, err
@@ -90,10 +88,10 @@ func (h *Hub) publish(ctx context.Context, name, mime string, relayed bool) (*Pu
 func (h *Hub) claim(name string) (*Publisher, error) { return h.claimAs(name, false) }
 
 // claimAs is claim; a relayed publisher (PublishRelayed) is not claimed
-// through the hub's Cluster.
+// through the hub's Bridge.
 func (h *Hub) claimAs(name string, relayed bool) (*Publisher, error) {
 	record := h.records(name, relayed)
-	release, err := h.clusterClaim(name, relayed)
+	release, err := h.bridgeClaim(name, relayed)
 	if err != nil {
 		return nil, err
 	}
@@ -120,11 +118,10 @@ func (h *Hub) claimAs(name string, relayed bool) (*Publisher, error) {
 	st.pub = p
 	st.pubSince = time.Now()
 	h.live++
-	interest := record && h.joinRecorder(st, p)
-	h.unlockStream(st)
-	if interest {
-		h.clusterInterest(name)
+	if record {
+		h.joinRecorder(st, p)
 	}
+	h.unlockStream(st)
 	return p, nil
 }
 
@@ -170,21 +167,17 @@ func (h *Hub) unpublish(p *Publisher, started bool) {
 	h.mu.Lock()
 	st.mu.Lock()
 	owned := st.pub == p
-	interest := false
 	if owned {
 		st.pub = nil
 		h.live--
 		st.start = nil
 		st.setInit(nil)
 		st.resetGOP(false)
-		interest = h.detachRecorder(st, started)
+		h.detachRecorder(st, started)
 	}
 	h.unlockStream(st)
-	if interest {
-		h.clusterInterest(st.name)
-	}
 	if owned && !p.relayed {
-		if c := h.clusterOf(); c != nil {
+		if c := h.bridgeOf(); c != nil {
 			c.Release(st.name)
 		}
 	}
@@ -217,7 +210,7 @@ func (h *Hub) subscribe(name string) (*Subscriber, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.nsubs >= h.cfg.maxSubscribers || (h.cfg.maxSubscribersPerStream > 0 && len(st.subs) >= h.cfg.maxSubscribersPerStream) {
+	if h.nsubs >= h.cfg.maxSubscribers || (h.cfg.maxSubscribersPerStream > 0 && st.viewers() >= h.cfg.maxSubscribersPerStream) {
 		h.unlockStream(st)
 		return nil, ErrTooManySubscribers
 	}
@@ -225,10 +218,10 @@ func (h *Hub) subscribe(name string) (*Subscriber, error) {
 	s.session = session{id: h.lastID.Add(1), role: RoleSubscribe}
 	st.join(s)
 	h.nsubs++
-	first := len(st.subs) == 1
+	first := st.viewers() == 1
 	h.unlockStream(st)
 	if first {
-		h.clusterInterest(name)
+		h.bridgeInterest(name)
 	}
 	return s, nil
 }
@@ -239,13 +232,13 @@ func (h *Hub) leave(s *Subscriber) {
 	h.mu.Lock()
 	st.mu.Lock()
 	last := false
-	if st.remove(s) {
+	if st.remove(s) && s != st.rec { // a recorder is no viewer: not in nsubs
 		h.nsubs--
-		last = len(st.subs) == 0
+		last = st.viewers() == 0
 	}
 	h.unlockStream(st)
 	if last {
-		h.clusterInterest(st.name)
+		h.bridgeInterest(st.name)
 	}
 }
 
@@ -321,52 +314,6 @@ func (h *Hub) countRefused(status int) {
 	h.refusedMu.Unlock()
 }
 
-// Stats returns a snapshot of the hub's counters.
-func (h *Hub) Stats() Stats {
-	s := Stats{
-		BytesIn:    h.bytesIn.Load(),
-		BytesOut:   h.bytesOut.Load(),
-		Segments:   h.segments.Load(),
-		Drops:      h.drops.Load(),
-		SlowClosed: h.slowClosed.Load(),
-		Held:       h.budget.held.Load(),
-
-		EventsDropped: h.ev.dropped.Load(),
-	}
-	h.refusedMu.Lock()
-	if len(h.refusedBy) > 0 {
-		s.Refused = maps.Clone(h.refusedBy)
-	}
-	h.refusedMu.Unlock()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s.Streams = len(h.streams)
-	for _, st := range h.streams {
-		st.mu.Lock()
-		if st.pub != nil {
-			s.Publishers++
-		}
-		s.Subscribers += len(st.subs)
-		st.mu.Unlock()
-	}
-	return s
-}
-
-// Streams lists the hub's streams, sorted by name, with their figures.
-func (h *Hub) Streams() []StreamInfo {
-	now := time.Now()
-	h.mu.Lock()
-	list := make([]StreamInfo, 0, len(h.streams))
-	for _, st := range h.streams {
-		st.mu.Lock()
-		list = append(list, st.info(now))
-		st.mu.Unlock()
-	}
-	h.mu.Unlock()
-	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-	return list
-}
-
 // Shutdown stops the hub: new requests get 503 and ErrHubClosed, every
 // WebSocket is sent a 1001 ("going away") close frame, in-process publishers
 // and subscribers end with ErrHubClosed. A connection whose socket is full,
@@ -423,7 +370,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (h *Hub) isClosed() bool {
+// shuttingDown reports whether Shutdown has begun.
+func (h *Hub) shuttingDown() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.closed

@@ -86,7 +86,7 @@ func (ps *pubSession) legacyMessage(m inMessage) *closeErr {
 		err = ps.held.resize(cap(ps.files.buf), "a legacy file")
 	}
 	if err == nil && f != nil {
-		err = ps.p.writeFile(f)
+		err = ps.p.publishLegacyFile(f)
 	}
 	if err != nil {
 		return closeFor(err)
@@ -94,9 +94,9 @@ func (ps *pubSession) legacyMessage(m inMessage) *closeErr {
 	return nil
 }
 
-// writeFile publishes one standalone WebM file of a legacy publisher: its
+// publishLegacyFile publishes one standalone WebM file of a legacy publisher: its
 // init, then its Clusters, the last one marked as the end of the file.
-func (p *Publisher) writeFile(file []byte) error {
+func (p *Publisher) publishLegacyFile(file []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.use(modeFiles); err != nil {
@@ -206,15 +206,15 @@ func (sw *subWriter) runLegacy() *closeErr {
 		if !ok {
 			return ce
 		}
-		if err := files.push(seg, sw.writeFile); err != nil {
+		if err := files.push(seg, sw.writeChunks); err != nil {
 			return nil
 		}
 		ping.Reset(sw.hub.cfg.pingInterval)
 	}
 }
 
-// writeFile sends one file made of parts in legacy chunks.
-func (sw *subWriter) writeFile(parts [][]byte) error {
+// writeChunks sends one file, made of parts, in legacy chunks.
+func (sw *subWriter) writeChunks(parts [][]byte) error {
 	chunk := sw.hub.cfg.legacyChunkSize
 	ctx, cancel := context.WithTimeout(sw.ctx, sw.hub.cfg.writeTimeout)
 	defer cancel()

@@ -59,9 +59,7 @@ func (h *Hub) servePublisher(w http.ResponseWriter, r *http.Request, p *Publishe
 	ps.held.release()
 	p.Close()
 	c.finish(ce)
-	if ev, ok := p.endEvent(); ok {
-		h.emit(c.withCloseFrame(ev))
-	}
+	h.emitEnd(p, c)
 }
 
 // readMessages reads a publisher's messages into one buffer and hands each
@@ -154,9 +152,7 @@ func (d *declaredSegment) segment() Segment {
 // it, or nil when the peer closed it already.
 //
 // A v1 publisher must send its start within the start timeout; every
-// publisher must publish at least the minimum bytes within every idle timeout:
-// messages that publish nothing (a trickle of tiny chunks, stats, a segment
-// sent byte by byte) do not keep a stream's name.
+// publisher keeps the idle rule (publish_idle.go).
 func (ps *pubSession) run(msgs <-chan inMessage, next chan<- struct{}) *closeErr {
 	cfg := &ps.hub.cfg
 	start := time.NewTimer(cfg.startTimeout)
@@ -166,13 +162,12 @@ func (ps *pubSession) run(msgs <-chan inMessage, next chan<- struct{}) *closeErr
 		// first file is recorded, seconds later. The idle rule bounds it.
 		start.Stop()
 	}
-	idle := time.NewTimer(cfg.publisherIdleTimeout)
+	rule := newIdleRule(cfg)
+	idle := time.NewTimer(rule.timeout)
 	defer idle.Stop()
-	var progressAt int64 // p.Published() when idle was last reset
 	progress := func() {
-		if n := ps.p.Published(); n-progressAt >= int64(cfg.publisherMinBytes) {
-			progressAt = n
-			idle.Reset(cfg.publisherIdleTimeout)
+		if rule.progressed(ps.p.Published()) {
+			idle.Reset(rule.timeout)
 		}
 	}
 	file := time.NewTimer(time.Hour)
@@ -206,7 +201,7 @@ func (ps *pubSession) run(msgs <-chan inMessage, next chan<- struct{}) *closeErr
 		case <-file.C:
 			if f := ps.files.flush(); f != nil {
 				ps.held.release()
-				if err := ps.p.writeFile(f); err != nil {
+				if err := ps.p.publishLegacyFile(f); err != nil {
 					return closeFor(err)
 				}
 				progress()
@@ -216,7 +211,7 @@ func (ps *pubSession) run(msgs <-chan inMessage, next chan<- struct{}) *closeErr
 		case <-start.C:
 			return closeWith(websocket.StatusPolicyViolation, "no start message within %v", cfg.startTimeout)
 		case <-idle.C:
-			return closeWith(websocket.StatusPolicyViolation, "idle: published less than %d bytes in %v", cfg.publisherMinBytes, cfg.publisherIdleTimeout)
+			return closeWith(websocket.StatusPolicyViolation, "idle: %s", rule.reason())
 		}
 	}
 }
@@ -230,7 +225,7 @@ func (ps *pubSession) readError(err error) *closeErr {
 	if errors.Is(err, ErrOverBudget) {
 		return closeFor(err)
 	}
-	if ps.hub.isClosed() {
+	if ps.hub.shuttingDown() {
 		return closeWith(websocket.StatusGoingAway, "hub shutting down")
 	}
 	return nil

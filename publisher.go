@@ -21,7 +21,7 @@ type Publisher struct {
 	once   sync.Once
 	done   chan struct{} // closed when the session ended
 
-	relayed bool // fed by a Cluster (PublishRelayed)
+	relayed bool // fed by a Bridge (PublishRelayed)
 
 	mu        sync.Mutex
 	stop      func() bool // stops the context.AfterFunc of Publish
@@ -282,8 +282,8 @@ func (p *Publisher) begin(mime string) error {
 	return nil
 }
 
-// Subscribers returns how many subscribers the stream has now, its
-// recorder (WithRecording) left out: what a publisher shows as viewers.
+// Subscribers returns how many subscribers the stream has now (as in
+// Stats: the recorder is not one): what a publisher shows as viewers.
 func (p *Publisher) Subscribers() int {
 	p.stream.mu.Lock()
 	defer p.stream.mu.Unlock()
@@ -331,8 +331,8 @@ func (p *Publisher) end(err error) {
 		}
 		p.hub.unpublish(p, started)
 		close(p.done)
-		if ev, ok := p.endEvent(); ok && inProcess {
-			p.hub.emit(ev)
+		if inProcess { // a connection's handler reports it (a WebSocket's with its close frame)
+			p.hub.emitEnd(p, nil)
 		}
 	})
 }

@@ -68,41 +68,33 @@ type recorder struct {
 }
 
 // joinRecorder joins a recorder to st, whose new publisher p was just
-// claimed, and starts it. It reports whether the recorder is the stream's
-// only subscriber (the Cluster is told of the interest). Caller holds h.mu
-// and st.mu, and the hub is not closed.
-func (h *Hub) joinRecorder(st *stream, p *Publisher) (first bool) {
+// claimed, and starts it. It is no viewer, so a Bridge is not told of it
+// (Bridge.Interest). Caller holds h.mu and st.mu, and the hub is not closed.
+func (h *Hub) joinRecorder(st *stream, p *Publisher) {
 	s := &Subscriber{hub: h, stream: st, limit: recordQueueFactor * h.cfg.queueBytes, notify: make(chan struct{}, 1)}
 	s.session = session{id: h.lastID.Add(1), role: RoleSubscribe}
 	st.join(s)
 	s.waitKey = false // it joined before the session's first segment: it takes them all
-	h.nsubs++
 	st.rec = s
 	r := &recorder{hub: h, sub: s, pubID: p.session.id, begun: time.Now()}
 	h.wg.Add(1)
 	go r.run()
-	return len(st.subs) == 1
 }
 
 // detachRecorder takes the recorder of st's ending session out of the
 // stream: it has the session's End queued, and writes what is queued
 // before it at its own pace; a session that never started has no End, and
-// ends its recorder here. It reports whether the stream has no subscriber
-// left. Caller holds h.mu and st.mu.
-func (h *Hub) detachRecorder(st *stream, started bool) (last bool) {
+// ends its recorder here. Caller holds h.mu and st.mu.
+func (h *Hub) detachRecorder(st *stream, started bool) {
 	s := st.rec
 	if s == nil {
-		return false
+		return
 	}
 	st.rec = nil
 	if !started {
 		s.fail(ErrClosed) // it got nothing: no file, no event
 	}
-	if !st.remove(s) { // it ended already (too slow, or a write error)
-		return false
-	}
-	h.nsubs--
-	return len(st.subs) == 0
+	st.remove(s)
 }
 
 // run writes the session's segments until its End, or until the
@@ -249,12 +241,4 @@ func (st *stream) appendViewers(subs []*Subscriber) []*Subscriber {
 		}
 	}
 	return subs
-}
-
-// viewers counts st's subscribers but its recorder. Caller holds st.mu.
-func (st *stream) viewers() int {
-	if st.rec != nil && st.rec.index >= 0 {
-		return len(st.subs) - 1
-	}
-	return len(st.subs)
 }

@@ -283,10 +283,12 @@ func TestRecordHookAndSessions(t *testing.T) {
 	// A session that publishes nothing: its recorder leaves with it.
 	silent, err := hub.Publish(testCtx(t), "silent", "")
 	require.NoError(t, err)
-	assert.Equal(t, 1, hub.SubscriberCount("silent"), "the recorder is a subscriber")
+	assert.True(t, isRecording(hub, "silent"), "StreamInfo.Recording")
+	assert.Equal(t, 0, hub.SubscriberCount("silent"), "the recorder is no viewer")
+	assert.Equal(t, 0, hub.Stats().Subscribers, "the recorder is no viewer")
 	assert.Equal(t, 0, silent.Subscribers(), "not a viewer the publisher is told of")
 	require.NoError(t, silent.Close())
-	waitFor(t, "the recorder to leave", func() bool { return hub.SubscriberCount("silent") == 0 })
+	waitFor(t, "the recorder to leave", func() bool { return !isRecording(hub, "silent") })
 	// A session with an init and no media: its file is removed.
 	cam := recording(t, "camera_vp9-opus_250_kf1000").Layout // a Segment of unknown size: its init is whole
 	publishBlobs(t, hub, "empty", [][]byte{cam.Data[:cam.InitLen]})
@@ -394,7 +396,7 @@ func TestRecordWriteError(t *testing.T) {
 	assert.Equal(t, ev.Err.Error(), line["err"])
 	got := sessionBytes(t, testCtx(t), sub)
 	assert.True(t, bytes.Equal(l.Data, got), "the subscriber got every byte")
-	waitFor(t, "the recorder to leave", func() bool { return hub.Stats().Subscribers == 1 })
+	waitFor(t, "the recorder to leave", func() bool { return !isRecording(hub, "cam") })
 }
 
 // Files begun in the same millisecond get different names.
@@ -623,7 +625,7 @@ func TestRecordDiskFull(t *testing.T) {
 	// WebM (its last Cluster's size and the Segment's unknown) that plays
 	// from start to there.
 	decodes(t, end.Path)
-	waitFor(t, "the recorder to leave", func() bool { return hub.Stats().Subscribers == 1 })
+	waitFor(t, "the recorder to leave", func() bool { return !isRecording(hub, "cam") })
 }
 
 // Shutdown whose context ends while a recorder waits for a stalled disk:
@@ -686,4 +688,55 @@ func TestRecordNotWebM(t *testing.T) {
 	assert.NoFileExists(t, ev.Path)
 	require.NoError(t, pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: true, Data: []byte("moof")}))
 	require.NoError(t, pub.Close())
+}
+
+// isRecording reports StreamInfo.Recording of stream name.
+func isRecording(hub *Hub, name string) bool {
+	for _, st := range hub.Streams() {
+		if st.Name == name {
+			return st.Recording
+		}
+	}
+	return false
+}
+
+// The recorder is no viewer: it takes no subscriber slot, and every count
+// the hub reports leaves it out (StreamInfo.Recording shows it).
+func TestRecorderIsNoViewer(t *testing.T) {
+	hub, _ := recordingHub(t, t.TempDir(), nil, WithMaxSubscribers(1), WithMaxSubscribersPerStream(1))
+	pub, err := hub.Publish(testCtx(t), "cam", "")
+	require.NoError(t, err)
+	defer pub.Close()
+	require.True(t, isRecording(hub, "cam"))
+	sub, err := hub.Subscribe(testCtx(t), "cam")
+	require.NoError(t, err, "the recorder took no slot")
+	defer sub.Close()
+	_, err = hub.Subscribe(testCtx(t), "cam")
+	require.ErrorIs(t, err, ErrTooManySubscribers)
+	assert.Equal(t, 1, hub.Stats().Subscribers)
+	assert.Equal(t, 1, hub.SubscriberCount("cam"))
+	assert.Equal(t, 1, pub.Subscribers())
+	assert.Equal(t, 1, hub.Streams()[0].Subscribers)
+}
+
+// A recorder that ends on its own (its file cannot begin) while the
+// session goes on gives back no subscriber slot: it never took one.
+func TestRecorderEndingOnItsOwnKeepsTheSlots(t *testing.T) {
+	l := webmtest.LoadFFmpegFiles(t, "testdata/ffmpeg")["vp8.webm"]
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cam"), []byte("not a directory"), 0o644))
+	hub, ch := recordingHub(t, dir, nil, WithMaxSubscribers(1))
+	sub, err := hub.Subscribe(testCtx(t), "cam")
+	require.NoError(t, err)
+	defer sub.Close()
+	pub, err := hub.Publish(testCtx(t), "cam", "")
+	require.NoError(t, err)
+	defer pub.Close()
+	_, err = pub.Write(l.Data)
+	require.NoError(t, err)
+	ev := nextRecordEvent(t, ch)
+	require.Equal(t, EventRecordEnd, ev.Kind)
+	waitFor(t, "the recorder to leave", func() bool { return !isRecording(hub, "cam") })
+	_, err = hub.Subscribe(testCtx(t), "cam")
+	require.ErrorIs(t, err, ErrTooManySubscribers, "the one slot is still the subscriber's")
 }

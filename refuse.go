@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -55,4 +56,28 @@ func (h *Hub) answerRefusal(w http.ResponseWriter, r *http.Request, status int, 
 func wantsRefusalClose(r *http.Request) bool {
 	return isUpgrade(r) && headerHasToken(r.Header, "Sec-WebSocket-Protocol", Subprotocol) &&
 		headerHasToken(r.Header, "Sec-WebSocket-Protocol", RefusalSubprotocol)
+}
+
+// refuse answers a request with status and err's text on one line (or a
+// close code: see answerRefusal), counts it, and reports it (EventRefused,
+// and the log).
+func (h *Hub) refuse(w http.ResponseWriter, r *http.Request, stream string, role Role, status int, err error) {
+	h.answerRefusal(w, r, status, err.Error())
+	h.refused(r, stream, role, status, err)
+}
+
+// refused counts and reports a refusal; the answer was written already.
+func (h *Hub) refused(r *http.Request, stream string, role Role, status int, err error) {
+	h.countRefused(status)
+	h.emit(Event{Kind: EventRefused, Stream: stream, Role: role, Request: r, Status: status, Err: err})
+}
+
+// httpError answers with status and msg on one line.
+func httpError(w http.ResponseWriter, status int, msg string) {
+	http.Error(w, oneLine(msg), status)
+}
+
+// oneLine puts msg on one line, for an HTTP error body or a close reason.
+func oneLine(msg string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(msg)
 }

@@ -27,7 +27,7 @@ func (r Role) String() string {
 type Stats struct {
 	Streams     int // streams that have a publisher or subscribers
 	Publishers  int // live publishers
-	Subscribers int // subscribers, in-process and WebSocket
+	Subscribers int // subscribers, in-process, WebSocket and live.webm; never a recorder (WithRecording)
 
 	BytesIn  uint64 // media bytes accepted from publishers
 	BytesOut uint64 // media bytes handed to subscribers
@@ -60,7 +60,8 @@ type StreamInfo struct {
 	Name        string
 	Live        bool   // a publisher is connected
 	MIME        string // the live session's media type, "" until it is known
-	Subscribers int
+	Subscribers int    // as in Stats: the recorder is not one
+	Recording   bool   // WithRecording's recorder is writing the live session
 
 	PublisherID uint64        // the live publisher's session ID (Event.ID)
 	Uptime      time.Duration // how long the live publisher has been on

@@ -1,14 +1,10 @@
 package relay
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// errNoInit: a media segment came before the session's first init.
-var errNoInit = errors.New("relay: media segment before init segment")
 
 // A stream is one named channel of a Hub: at most one publisher, any number
 // of subscribers, and what a late joiner needs to start at once.
@@ -94,7 +90,7 @@ func (st *stream) publish(p *Publisher, seg *Segment) error {
 	if seg.Kind == KindInit || seg.Kind == KindMedia {
 		st.hub.segments.Add(1)
 	}
-	st.hub.clusterSegment(p, seg)
+	st.hub.bridgeForward(p, seg)
 	for _, sub := range slow {
 		st.hub.slowClosed.Add(1)
 		sub.end(ErrTooSlow)
@@ -237,12 +233,26 @@ func (st *stream) remove(sub *Subscriber) bool {
 	return true
 }
 
+// viewers counts st's subscribers but its recorder (WithRecording): the
+// subscribers every count the hub reports is of. Caller holds st.mu.
+func (st *stream) viewers() int {
+	if st.recording() {
+		return len(st.subs) - 1
+	}
+	return len(st.subs)
+}
+
+// recording reports whether st's recorder is among its subscribers.
+// Caller holds st.mu.
+func (st *stream) recording() bool { return st.rec != nil && st.rec.index >= 0 }
+
 // info describes the stream. Caller holds mu.
 func (st *stream) info(now time.Time) StreamInfo {
 	info := StreamInfo{
 		Name:        st.name,
 		Live:        st.pub != nil,
-		Subscribers: len(st.subs),
+		Subscribers: st.viewers(),
+		Recording:   st.recording(),
 		BytesIn:     st.bytesIn,
 		BytesOut:    st.bytesOut.Load(),
 		Segments:    st.segments,

@@ -47,8 +47,8 @@ func (h *Hub) runSubscriber(c *wsConn, s *Subscriber, legacy bool) {
 			// v1 subscribers may send text messages in a later version;
 			// binary ones mean a confused peer. Legacy peers are ignored.
 			if typ == websocket.MessageBinary && !legacy {
-				// Read on: returning would cancel ctx, and with it a write
-				// of the writer's that the close frame may wait behind.
+				// Read on, as for any peer, until the close ends the
+				// connection.
 				c.closeAsync(closeWith(websocket.StatusProtocolError, "subscribers send no binary messages"))
 			}
 		}
@@ -63,9 +63,7 @@ func (h *Hub) runSubscriber(c *wsConn, s *Subscriber, legacy bool) {
 	}
 	s.Close()
 	c.finish(ce)
-	if ev, ok := s.endEvent(); ok {
-		h.emit(c.withCloseFrame(ev))
-	}
+	h.emitEnd(s, c)
 }
 
 // subWriter writes a subscriber's segments to its connection.

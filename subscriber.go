@@ -192,8 +192,8 @@ func (s *Subscriber) end(err error) {
 		stop()
 	}
 	s.hub.leave(s)
-	if ev, ok := s.endEvent(); ok && inProcess {
-		s.hub.emit(ev)
+	if inProcess { // a connection's handler reports it (a WebSocket's with its close frame)
+		s.hub.emitEnd(s, nil)
 	}
 }
 

@@ -94,7 +94,7 @@ func (o *Options) defaults() {
 }
 
 // A Bridge connects a Hub to the hubs of other nodes through NATS. It is
-// the hub's relay.Cluster: the segments of the hub's own publishers go to
+// the hub's relay.Bridge: the segments of the hub's own publishers go to
 // NATS, the hub's subscribers of streams published elsewhere are fed from
 // NATS, and a stream has one publisher in the whole cluster.
 type Bridge struct {
@@ -162,7 +162,7 @@ func New(hub *relay.Hub, nc *nats.Conn, opts Options) (*Bridge, error) {
 			return nil, fmt.Errorf("natsrelay: claims need JetStream (nats-server -js), or set NoClaims: %w", err)
 		}
 	}
-	if err := hub.SetCluster(b); err != nil {
+	if err := hub.SetBridge(b); err != nil {
 		b.cancel()
 		return nil, err
 	}
@@ -262,7 +262,7 @@ func errBusy(owner string) error {
 }
 
 // Claim takes stream for a publisher of this node in the cluster-wide
-// bucket (relay.Cluster). While NATS is unreachable it allows the
+// bucket (relay.Bridge). While NATS is unreachable it allows the
 // publisher: local viewers keep working, and the claim is written when
 // NATS is back (see the README for what happens if another node took the
 // stream meanwhile).
@@ -341,7 +341,7 @@ func (b *Bridge) takeAnew(kv jetstream.KeyValue, stream string) (rev uint64, own
 	return rev, owner, err
 }
 
-// Release gives up this node's claim of stream (relay.Cluster).
+// Release gives up this node's claim of stream (relay.Bridge).
 func (b *Bridge) Release(stream string) {
 	defer b.reconcile(stream) // its subscribers may watch another node's publisher next
 	b.mu.Lock()
@@ -463,7 +463,7 @@ func (b *Bridge) owns(stream string) bool {
 }
 
 // Interest starts or stops relaying stream to this hub as its local
-// subscribers come and go (relay.Cluster).
+// subscribers come and go (relay.Bridge).
 func (b *Bridge) Interest(stream string) { b.reconcile(stream) }
 
 // reconcile relays stream to this hub while the hub has subscribers for it
@@ -493,5 +493,5 @@ func (b *Bridge) reconcile(stream string) {
 }
 
 // Segment queues a segment of this hub's own publisher for NATS
-// (relay.Cluster). It never blocks.
-func (b *Bridge) Segment(stream string, seg relay.Segment) { b.out.push(stream, seg) }
+// (relay.Bridge). It never blocks.
+func (b *Bridge) Forward(stream string, seg relay.Segment) { b.out.push(stream, seg) }

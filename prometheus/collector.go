@@ -74,7 +74,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 var (
 	streamsDesc     = desc("streams", "Streams that have a publisher or subscribers.")
 	publishersDesc  = desc("publishers", "Live publishers, one per live stream.")
-	subscribersDesc = desc("subscribers", "Subscribers, in-process and WebSocket.")
+	subscribersDesc = desc("subscribers", "Subscribers (viewers), in-process, WebSocket and live.webm; recorders are not counted.")
 	heldDesc        = desc("held_bytes", "Bytes held on behalf of publishers (inits, GOP caches, segments being received), counted against the hub's memory budget.")
 	bytesInDesc     = desc("received_bytes_total", "Media bytes accepted from publishers.")
 	bytesOutDesc    = desc("sent_bytes_total", "Media bytes handed to subscribers, all of them together.")

@@ -144,7 +144,7 @@ segrelay_streams 1
 # HELP segrelay_publishers Live publishers, one per live stream.
 # TYPE segrelay_publishers gauge
 segrelay_publishers 1
-# HELP segrelay_subscribers Subscribers, in-process and WebSocket.
+# HELP segrelay_subscribers Subscribers (viewers), in-process, WebSocket and live.webm; recorders are not counted.
 # TYPE segrelay_subscribers gauge
 segrelay_subscribers 1
 # HELP segrelay_held_bytes Bytes held on behalf of publishers (inits, GOP caches, segments being received), counted against the hub's memory budget.
@@ -395,7 +395,7 @@ func TestPerStreamOff(t *testing.T) {
 		t.Errorf("%d series, want the %d hub-wide ones", n, len(hubSeries)-1)
 	}
 	if err := testutil.CollectAndCompare(c, strings.NewReader(`
-# HELP segrelay_subscribers Subscribers, in-process and WebSocket.
+# HELP segrelay_subscribers Subscribers (viewers), in-process, WebSocket and live.webm; recorders are not counted.
 # TYPE segrelay_subscribers gauge
 segrelay_subscribers 9
 # HELP segrelay_streams_omitted Streams left out of the per-stream series by the collector's bound (WithMaxStreams).

@@ -2,9 +2,9 @@
 // WebM/Matroska file) into pieces a relay can hand to viewers: one init piece
 // (EBML header, Segment header and everything before the first Cluster), then
 // media pieces that always end on element boundaries, each Cluster starting a
-// new piece flagged with whether it starts at a video keyframe. It also holds
-// the module's one table of element IDs (ids.go) and its EBML writer
-// (write.go).
+// new piece flagged with whether it starts at a video keyframe. The element
+// IDs and the EBML writer it shares with the rest of the module are in
+// internal/ebml.
 //
 // The splitter only parses element headers. Bodies are skipped, except for the
 // few small elements it needs to read: the EBML header (DocType), Tracks

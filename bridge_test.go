@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fakeCluster records the hub's calls; busy streams are refused.
-type fakeCluster struct {
+// fakeBridge records the hub's calls; busy streams are refused.
+type fakeBridge struct {
 	mu       sync.Mutex
 	busy     map[string]bool
 	claims   []string
@@ -21,7 +21,7 @@ type fakeCluster struct {
 	interest []string
 }
 
-func (c *fakeCluster) Claim(stream string) error {
+func (c *fakeBridge) Claim(stream string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.busy[stream] {
@@ -31,35 +31,35 @@ func (c *fakeCluster) Claim(stream string) error {
 	return nil
 }
 
-func (c *fakeCluster) Release(stream string) {
+func (c *fakeBridge) Release(stream string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.releases = append(c.releases, stream)
 }
 
-func (c *fakeCluster) Segment(stream string, seg Segment) {
+func (c *fakeBridge) Forward(stream string, seg Segment) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.segs = append(c.segs, seg)
 }
 
-func (c *fakeCluster) Interest(stream string) {
+func (c *fakeBridge) Interest(stream string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.interest = append(c.interest, stream)
 }
 
-func (c *fakeCluster) snapshot() (claims, releases []string, segs []Segment, interest []string) {
+func (c *fakeBridge) snapshot() (claims, releases []string, segs []Segment, interest []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]string(nil), c.claims...), append([]string(nil), c.releases...), append([]Segment(nil), c.segs...), append([]string(nil), c.interest...)
 }
 
-func TestClusterClaimRefusesWith409(t *testing.T) {
+func TestBridgeClaimRefusesWith409(t *testing.T) {
 	e := newEnv(t)
-	c := &fakeCluster{busy: map[string]bool{"taken": true}}
-	require.NoError(t, e.hub.SetCluster(c))
-	require.ErrorIs(t, e.hub.SetCluster(c), errClusterSet)
+	c := &fakeBridge{busy: map[string]bool{"taken": true}}
+	require.NoError(t, e.hub.SetBridge(c))
+	require.ErrorIs(t, e.hub.SetBridge(c), errBridgeSet)
 
 	_, err := DialPublish(testCtx(t), e.url("taken/publish"), PublishStart{MIME: "video/webm", Mode: ModeSegments}, nil)
 	var he *HandshakeError
@@ -71,7 +71,7 @@ func TestClusterClaimRefusesWith409(t *testing.T) {
 	_, err = e.hub.Publish(testCtx(t), "taken", "video/webm")
 	assert.ErrorIs(t, err, ErrStreamBusy)
 
-	// A relayed publisher is not claimed: the cluster feeds it.
+	// A relayed publisher is not claimed: the bridge feeds it.
 	rp, err := e.hub.PublishRelayed(testCtx(t), "taken", "video/webm")
 	require.NoError(t, err)
 	require.NoError(t, rp.WriteSegment(Segment{Kind: KindInit, Data: []byte("init")}))
@@ -79,17 +79,17 @@ func TestClusterClaimRefusesWith409(t *testing.T) {
 	claims, releases, segs, _ := c.snapshot()
 	assert.Empty(t, claims)
 	assert.Empty(t, releases)
-	assert.Empty(t, segs, "a relayed publisher's segments do not go back to the cluster")
+	assert.Empty(t, segs, "a relayed publisher's segments do not go back to the bridge")
 }
 
-func TestClusterReleaseOncePerClaim(t *testing.T) {
+func TestBridgeReleaseOncePerClaim(t *testing.T) {
 	e := newEnv(t, WithMaxStreams(1))
-	c := &fakeCluster{}
-	require.NoError(t, e.hub.SetCluster(c))
+	c := &fakeBridge{}
+	require.NoError(t, e.hub.SetBridge(c))
 
 	pub := e.publish("one", PublishStart{MIME: "video/webm", Mode: ModeSegments})
 	waitFor(t, "the publisher", func() bool { return e.hub.Stats().Publishers == 1 })
-	// Refused by the hub after the cluster agreed: released at once.
+	// Refused by the hub after the bridge agreed: released at once.
 	_, err := e.hub.Publish(testCtx(t), "two", "video/webm")
 	require.ErrorIs(t, err, ErrTooManyStreams)
 	claims, releases, _, _ := c.snapshot()
@@ -102,10 +102,10 @@ func TestClusterReleaseOncePerClaim(t *testing.T) {
 	assert.Equal(t, []string{"two", "one"}, releases)
 }
 
-func TestClusterSegmentsInOrderAndInterest(t *testing.T) {
+func TestBridgeForwardsInOrderAndInterest(t *testing.T) {
 	e := newEnv(t)
-	c := &fakeCluster{}
-	require.NoError(t, e.hub.SetCluster(c))
+	c := &fakeBridge{}
+	require.NoError(t, e.hub.SetBridge(c))
 
 	sub := e.subscribe("room")
 	waitFor(t, "interest", func() bool { _, _, _, i := c.snapshot(); return len(i) == 1 })
@@ -147,12 +147,12 @@ func TestClusterSegmentsInOrderAndInterest(t *testing.T) {
 	waitFor(t, "no interest", func() bool { _, _, _, i := c.snapshot(); return len(i) == 2 })
 	assert.Equal(t, 0, e.hub.SubscriberCount("room"))
 
-	// Hub refuses bad names before asking the cluster.
+	// Hub refuses bad names before asking the bridge.
 	_, err := e.hub.Publish(ctx, ".bad", "")
 	assert.True(t, errors.Is(err, ErrBadStreamName))
 }
 
-func TestClusterRelayedPublisherReportsNoEvents(t *testing.T) {
+func TestBridgeRelayedPublisherReportsNoEvents(t *testing.T) {
 	var mu sync.Mutex
 	var kinds []EventKind
 	e := newEnv(t, WithEvents(func(ev Event) {
