@@ -71,6 +71,11 @@ var (
 // code 1002, HTTP 400).
 var errNoInit = errors.New("relay: media segment before init segment")
 
+// errBug: a panic on a publisher's path ended it (Publisher.contain; close
+// code 1011, HTTP 500). What panicked is in the hub's log, not in the text
+// a client gets.
+var errBug = errors.New("relay: internal error on the publisher's path (logged)")
+
 // statusOf maps the hub's errors to HTTP statuses.
 func statusOf(err error) int {
 	switch {

@@ -96,9 +96,10 @@ func (ps *pubSession) legacyMessage(m inMessage) *closeErr {
 
 // publishLegacyFile publishes one standalone WebM file of a legacy publisher: its
 // init, then its Clusters, the last one marked as the end of the file.
-func (p *Publisher) publishLegacyFile(file []byte) error {
+func (p *Publisher) publishLegacyFile(file []byte) (err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.contain(&err)
 	if err := p.use(modeFiles); err != nil {
 		return err
 	}

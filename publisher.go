@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -69,9 +70,10 @@ func (p *Publisher) Write(b []byte) (int, error) { return p.write(b, true) }
 
 // write is Write; more says whether more input may follow at once (false:
 // forward what is whole now).
-func (p *Publisher) write(b []byte, more bool) (int, error) {
+func (p *Publisher) write(b []byte, more bool) (n int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.contain(&err)
 	if err := p.use(modeBytes); err != nil {
 		return 0, err
 	}
@@ -81,7 +83,7 @@ func (p *Publisher) write(b []byte, more bool) (int, error) {
 	p.hub.bytesIn.Add(uint64(len(b)))
 	// Reserve what the splitter may keep before it keeps it; settle on what
 	// it really holds afterwards. What coalescing holds back is in it.
-	err := p.held.resize(p.splitter.HeldBytes()+len(b), "the WebM held back")
+	err = p.held.resize(p.splitter.HeldBytes()+len(b), "the WebM held back")
 	if err == nil {
 		err = p.splitter.Append(b, p.publishPiece)
 	}
@@ -154,12 +156,13 @@ func (p *Publisher) Flush() error {
 }
 
 // flushLocked is Flush. Caller holds mu.
-func (p *Publisher) flushLocked() error {
+func (p *Publisher) flushLocked() (err error) {
 	if p.splitter == nil {
 		return nil
 	}
+	defer p.contain(&err)
 	p.pendingAt = time.Time{}
-	err := p.splitter.Flush(p.publishPiece)
+	err = p.splitter.Flush(p.publishPiece)
 	if err == nil {
 		err = p.held.resize(p.splitter.HeldBytes(), "the WebM held back")
 	}
@@ -173,9 +176,10 @@ func (p *Publisher) flushLocked() error {
 // on media a decoder can start from, and Data, which the hub keeps and shares
 // from now on: do not modify it afterwards. Seq and Discontinuity are set by
 // the hub. The first segment of a session must be an init.
-func (p *Publisher) WriteSegment(seg Segment) error {
+func (p *Publisher) WriteSegment(seg Segment) (err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.contain(&err)
 	if err := p.use(modeSegments); err != nil {
 		return err
 	}
@@ -314,7 +318,7 @@ func (p *Publisher) end(err error) {
 		if p.err == nil && p.splitter != nil {
 			// What is held back and whole goes out; an element cut short is
 			// dropped, since nothing can complete it.
-			p.splitter.End(p.publishPiece)
+			p.endSplitter()
 		}
 		p.splitter = nil
 		if p.flushTimer != nil {
@@ -335,4 +339,28 @@ func (p *Publisher) end(err error) {
 			p.hub.emitEnd(p, nil)
 		}
 	})
+}
+
+// endSplitter sends what the splitter holds back and whole, at the
+// session's end. Caller holds mu.
+func (p *Publisher) endSplitter() (err error) {
+	defer p.contain(&err)
+	return p.splitter.End(p.publishPiece)
+}
+
+// contain, deferred by every method that parses a publisher's bytes or
+// hands its segments on (the splitter, the subscribers' queues, a Bridge's
+// Forward), turns a panic there into errBug for this publisher alone: it is
+// logged with its stack, the publisher ends (close code 1011, HTTP 500), and
+// the locks its caller took with defer are released as the panic unwinds, so
+// every other stream goes on. Fuzzing keeps such bugs rare; a hub on the open
+// internet must survive one. Caller holds mu.
+func (p *Publisher) contain(err *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	p.hub.cfg.logger.Error("segrelay: panic on a publisher's path (a bug)", "stream", p.stream.name, "session", p.session.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	p.err = errBug
+	*err = errBug
 }

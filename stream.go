@@ -72,21 +72,10 @@ func (st *stream) idle() bool { return st.pub == nil && len(st.subs) == 0 }
 // subscriber. It never waits for a subscriber. seg must not be modified by
 // anyone afterwards.
 func (st *stream) publish(p *Publisher, seg *Segment) error {
-	now := time.Now()
-	st.mu.Lock()
-	if err := st.record(p, seg, now); err != nil {
-		st.mu.Unlock()
+	slow, err := st.offer(p, seg)
+	if err != nil {
 		return err
 	}
-	var slow []*Subscriber
-	for _, sub := range st.subs {
-		if !sub.offer(seg, now) {
-			slow = append(slow, sub)
-		}
-	}
-	st.slowClosed += uint64(len(slow))
-	st.mu.Unlock()
-
 	if seg.Kind == KindInit || seg.Kind == KindMedia {
 		st.hub.segments.Add(1)
 	}
@@ -96,6 +85,25 @@ func (st *stream) publish(p *Publisher, seg *Segment) error {
 		sub.end(ErrTooSlow)
 	}
 	return nil
+}
+
+// offer records seg and offers it to every subscriber, under mu (released
+// by defer, so that a panic cannot leave it held: Publisher.contain), and
+// returns the subscribers too slow to take it.
+func (st *stream) offer(p *Publisher, seg *Segment) (slow []*Subscriber, err error) {
+	now := time.Now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err := st.record(p, seg, now); err != nil {
+		return nil, err
+	}
+	for _, sub := range st.subs {
+		if !sub.offer(seg, now) {
+			slow = append(slow, sub)
+		}
+	}
+	st.slowClosed += uint64(len(slow))
+	return slow, nil
 }
 
 // record numbers seg and keeps what a late joiner needs of it, or says why
