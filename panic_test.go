@@ -48,7 +48,9 @@ func TestPanicOnThePublishPathEndsThatPublisherOnly(t *testing.T) {
 	require.NoError(t, bad.Send(ctx, l.Data))
 	<-bad.Done()
 	wantInternalError(t, bad.Err())
-	waitFor(t, "the log line", func() bool { return logs.find("segrelay: panic on a publisher's path (a bug)", map[string]string{"stream": "bad"}) != nil })
+	waitFor(t, "the log line", func() bool {
+		return logs.find("segrelay: panic on a publisher's path (a bug)", map[string]string{"stream": "bad"}) != nil
+	})
 	line := logs.find("segrelay: panic on a publisher's path (a bug)", map[string]string{"stream": "bad"})
 	assert.Contains(t, line["panic"], "injected")
 	assert.Contains(t, line["stack"], "panickyBridge")
