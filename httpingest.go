@@ -40,6 +40,7 @@ func (h *Hub) serveIngest(w http.ResponseWriter, r *http.Request, p *Publisher) 
 		w.WriteHeader(status)
 		fmt.Fprintln(w, msg)
 	} else {
+		leaveBody(w, r)
 		httpError(w, status, err.Error())
 	}
 	h.emitEnd(p, nil)

@@ -62,6 +62,7 @@ func wantsRefusalClose(r *http.Request) bool {
 // close code: see answerRefusal), counts it, and reports it (EventRefused,
 // and the log).
 func (h *Hub) refuse(w http.ResponseWriter, r *http.Request, stream string, role Role, status int, err error) {
+	leaveBody(w, r)
 	h.answerRefusal(w, r, status, err.Error())
 	h.refused(r, stream, role, status, err)
 }
@@ -80,4 +81,16 @@ func httpError(w http.ResponseWriter, status int, msg string) {
 // oneLine puts msg on one line, for an HTTP error body or a close reason.
 func oneLine(msg string) string {
 	return strings.NewReplacer("\r", " ", "\n", " ").Replace(msg)
+}
+
+// leaveBody ends the reading of a request body the hub will not read on
+// (a refused or failed HTTP publisher): before it sends an answer, net/http
+// reads up to 256 KiB of a body the handler left unread, for as long as the
+// client takes to send it. A read deadline in the past ends that read at
+// once; the connection then closes after the answer, since what is left of
+// the body must not be read as the next request.
+func leaveBody(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 { // -1: chunked
+		http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
+	}
 }
