@@ -101,19 +101,43 @@ type SessionStats struct {
 // starting and ending, and refused requests. It runs on a goroutine of its
 // own, one event at a time, in the order they happened, never on the path
 // of a publisher or under the hub's locks, so a slow function delays only
-// the events after it. Up to 4,096 events wait for it; beyond that they
-// are dropped and counted in Stats.EventsDropped.
+// the events after it. Up to 4,096 events, and 16 MiB of what their
+// requests carry (headers, URL), wait for it; beyond that they are dropped
+// and counted in Stats.EventsDropped. (An event keeps its Request, whose
+// headers a client may make as large as the server's MaxHeaderBytes, 1 MB
+// by default.)
 func WithEvents(f func(Event)) Option {
 	return func(c *config) { c.events = f }
 }
 
-// maxPendingEvents bounds the events waiting for the WithEvents function.
-const maxPendingEvents = 4096
+// maxPendingEvents and maxPendingEventBytes bound the events waiting for
+// the WithEvents function, in count and in what their requests hold.
+const (
+	maxPendingEvents     = 4096
+	maxPendingEventBytes = 16 << 20
+)
+
+// eventBytes is what ev keeps alive that a client chose the size of: its
+// request's headers and URL (a fixed share for the rest of the Event).
+func eventBytes(ev *Event) int {
+	n := 256
+	if r := ev.Request; r != nil {
+		n += len(r.RequestURI) + len(r.RemoteAddr) + len(r.Host)
+		for k, vs := range r.Header {
+			n += len(k)
+			for _, v := range vs {
+				n += len(v) + 16
+			}
+		}
+	}
+	return n
+}
 
 // events delivers a hub's events on a goroutine that runs while there are
 // some to deliver, so an idle hub has none running.
 type events struct {
 	pending []Event // guarded by Hub.mu
+	bytes   int     // guarded by Hub.mu: eventBytes of pending
 	running bool    // guarded by Hub.mu: a goroutine is delivering
 	dropped atomic.Uint64
 }
@@ -127,13 +151,15 @@ func (h *Hub) emit(ev Event) {
 	if f == nil {
 		return
 	}
+	n := eventBytes(&ev)
 	h.mu.Lock()
-	if len(h.ev.pending) >= maxPendingEvents {
+	if len(h.ev.pending) >= maxPendingEvents || h.ev.bytes+n > maxPendingEventBytes {
 		h.mu.Unlock()
 		h.ev.dropped.Add(1)
 		return
 	}
 	h.ev.pending = append(h.ev.pending, ev)
+	h.ev.bytes += n
 	if h.ev.running {
 		h.mu.Unlock()
 		return
@@ -158,6 +184,7 @@ func (h *Hub) deliver(f func(Event)) {
 		ev := h.ev.pending[0]
 		h.ev.pending[0] = Event{}
 		h.ev.pending = h.ev.pending[1:]
+		h.ev.bytes -= eventBytes(&ev)
 		h.mu.Unlock()
 		f(ev)
 	}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -384,4 +386,39 @@ func TestEventsQueueIsBounded(t *testing.T) {
 	close(release)
 	require.NoError(t, h.Shutdown(ctx)) // waits for the delivery
 	assert.Equal(t, uint64(2*sessions)-dropped, uint64(delivered))
+}
+
+// Events wait in a queue bounded in bytes as well: each keeps its request,
+// and a client chooses how large its headers are (up to the server's
+// MaxHeaderBytes, 1 MB by default). Refused requests with 64 KiB of headers
+// for a blocked function: beyond 16 MiB they are dropped and counted.
+func TestEventsQueueIsBoundedInBytes(t *testing.T) {
+	release := make(chan struct{})
+	var delivered atomic.Int64
+	e := newEnv(t, WithEvents(func(Event) {
+		<-release
+		delivered.Add(1)
+	}))
+	big := strings.Repeat("x", 64<<10)
+	const requests = 400 // 25 MiB of headers
+	for range requests {
+		req, err := http.NewRequestWithContext(testCtx(t), http.MethodGet, e.httpURL(".bad/subscribe"), nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Pad", big)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	}
+	e.hub.mu.Lock()
+	held, queued := e.hub.ev.bytes, len(e.hub.ev.pending)
+	e.hub.mu.Unlock()
+	assert.LessOrEqual(t, held, maxPendingEventBytes)
+	assert.Equal(t, 16<<20, maxPendingEventBytes, "the documented bound")
+	dropped := e.hub.Stats().EventsDropped
+	assert.Greater(t, dropped, uint64(requests/3), "64 KiB each: at most 256 wait")
+	close(release)
+	require.NoError(t, e.hub.Shutdown(testCtx(t)))
+	assert.Equal(t, int64(requests)-int64(dropped), delivered.Load())
+	assert.LessOrEqual(t, queued, 256)
 }
