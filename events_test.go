@@ -351,7 +351,7 @@ func TestCloseSubscriber(t *testing.T) {
 func TestNoEventsForASessionEndedBeforeItStarted(t *testing.T) {
 	var log eventLog
 	h := NewHub(WithEvents(log.add))
-	s, err := h.subscribe("room")
+	s, err := h.subscribe("room", false)
 	require.NoError(t, err)
 	s.Close()
 	s.announce(nil)

@@ -145,7 +145,7 @@ func (h *Hub) dispatch(w http.ResponseWriter, r *http.Request, req request) *ref
 			h.servePublisher(w, r, pub, req.legacy)
 		}
 	default:
-		sub, err := h.subscribe(req.name)
+		sub, err := h.subscribe(req.name, true)
 		if err != nil {
 			return &refusal{stream: req.name, role: req.role, status: statusOf(err), err: err}
 		}

@@ -32,6 +32,7 @@ func (h *Hub) serveLive(w http.ResponseWriter, r *http.Request, s *Subscriber) {
 		httpError(w, status, err.Error())
 	}
 	s.Close()
+	h.connGone() // the handler returns: net/http closes or reuses the connection
 	h.emitEnd(s, nil)
 }
 

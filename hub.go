@@ -191,7 +191,7 @@ func (h *Hub) unpublish(p *Publisher, started bool) {
 //
 // Errors: ErrBadStreamName, ErrTooManySubscribers, ErrHubClosed.
 func (h *Hub) Subscribe(ctx context.Context, name string) (*Subscriber, error) {
-	s, err := h.subscribe(name)
+	s, err := h.subscribe(name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -203,9 +203,10 @@ func (h *Hub) Subscribe(ctx context.Context, name string) (*Subscriber, error) {
 	return s, nil
 }
 
-// subscribe joins a new subscriber to stream name. It is not announced
-// (EventSubscribe) until the caller knows it really started.
-func (h *Hub) subscribe(name string) (*Subscriber, error) {
+// subscribe joins a new subscriber to stream name; conn says it is a
+// connection's (Subscriber.conn). It is not announced (EventSubscribe)
+// until the caller knows it really started.
+func (h *Hub) subscribe(name string, conn bool) (*Subscriber, error) {
 	st, err := h.lockStream(name)
 	if err != nil {
 		return nil, err
@@ -214,7 +215,7 @@ func (h *Hub) subscribe(name string) (*Subscriber, error) {
 		h.unlockStream(st)
 		return nil, ErrTooManySubscribers
 	}
-	s := &Subscriber{hub: h, stream: st, limit: h.cfg.queueBytes, notify: make(chan struct{}, 1)}
+	s := &Subscriber{hub: h, stream: st, limit: h.cfg.queueBytes, notify: make(chan struct{}, 1), conn: conn}
 	s.session = session{id: h.lastID.Add(1), role: RoleSubscribe}
 	st.join(s)
 	h.nsubs++
@@ -233,13 +234,23 @@ func (h *Hub) leave(s *Subscriber) {
 	st.mu.Lock()
 	last := false
 	if st.remove(s) && s != st.rec { // a recorder is no viewer: not in nsubs
-		h.nsubs--
+		if !s.conn {
+			h.nsubs--
+		}
 		last = st.viewers() == 0
 	}
 	h.unlockStream(st)
 	if last {
 		h.bridgeInterest(st.name)
 	}
+}
+
+// connGone gives back the subscriber slot of a connection's subscriber
+// once the connection is gone (Subscriber.conn). Its handler calls it once.
+func (h *Hub) connGone() {
+	h.mu.Lock()
+	h.nsubs--
+	h.mu.Unlock()
 }
 
 // CloseStream ends stream name for good: its publisher and every subscriber

@@ -119,10 +119,9 @@ func TestLegacyPublisherToV1Subscriber(t *testing.T) {
 	assert.Equal(t, a.MIME, start.MIME, "the mime is read from the file")
 	var seq uint64
 	for fi, l := range []webmtest.Layout{a, b} {
-		if fi == 1 {
-			// Only now: a new init replaces a queued one the subscriber
-			// has not received, with its media (the documented rule), so
-			// b sent at once would replace a on a starved machine.
+		if fi == 0 {
+			// At once: a new init waits behind the file before it while
+			// the subscriber's queue has room.
 			legacySend(t, pub, b.Data, 5120, endShort)
 		}
 		init := next()
@@ -286,4 +285,54 @@ func TestLegacySubscriberAcrossSessions(t *testing.T) {
 		require.NoError(t, pub.Close(websocket.StatusNormalClosure, ""))
 		waitFor(t, "the publisher to leave", func() bool { return e.hub.Stats().Publishers == 0 })
 	}
+}
+
+// A burst of legacy files (what a page flushes after its socket stalled for
+// a few seconds: five files back to back, sizes as a page makes them) costs
+// its viewers nothing while their queues have room: a legacy viewer gets
+// every file, in order, and a protocol v1 viewer every segment, neither is
+// closed and nothing counts as a skip.
+func TestLegacyBurstCostsNothing(t *testing.T) {
+	e := newEnv(t, WithLegacyFileTimeout(time.Minute))
+	legacyViewer := e.dialRaw("room/subscribe")
+	v1 := e.subscribe("room")
+	pub := e.dialRaw("room/publish")
+	var files [][]byte
+	var clusters int
+	for i, spec := range []webmtest.Spec{
+		{Audio: true, Clusters: 2, FrameBytes: 1000},
+		{Audio: true, Clusters: 3, FrameBytes: 1500},
+		{Audio: true, Clusters: 1, FrameBytes: 1200},
+		{Audio: true, Clusters: 4, FrameBytes: 1800},
+		{Audio: true, Clusters: 3, FrameBytes: 2400},
+	} {
+		l := webmtest.Build(spec)
+		require.NotZero(t, len(l.Data)%5120, "file %d ends with a short chunk", i)
+		files = append(files, l.Data)
+		clusters += len(l.Clusters)
+	}
+	for _, f := range files { // back to back, before anyone reads
+		legacySend(t, pub, f, 5120, endShort)
+	}
+	for i, f := range files {
+		got := legacyRead(t, legacyViewer, 5120)
+		assert.True(t, bytes.Equal(f, got), "file %d: got %d bytes, want %d", i, len(got), len(f))
+	}
+	ctx := testCtx(t)
+	inits, media := 0, 0
+	for inits+media < len(files)+clusters {
+		seg, err := v1.Next(ctx)
+		require.NoError(t, err, "the v1 viewer is not closed")
+		switch seg.Kind {
+		case KindInit:
+			inits++
+		case KindMedia:
+			media++
+		}
+	}
+	assert.Equal(t, len(files), inits)
+	assert.Equal(t, clusters, media)
+	st := e.hub.Streams()[0]
+	assert.Zero(t, st.Skips, "no init replaced, no skip")
+	assert.Zero(t, st.SlowClosed)
 }

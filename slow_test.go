@@ -174,3 +174,40 @@ func floodUntilSlowClosed(t *testing.T, e *testEnv) *Publisher {
 	require.Equal(t, uint64(1), e.hub.Stats().SlowClosed)
 	return pub
 }
+
+// A subscriber cut off as too slow keeps its slot of WithMaxSubscribers
+// until its connection is gone (its writer stays blocked on the full socket
+// until the write timeout), so never-reading clients that come back cannot
+// hold more connections than the limit.
+func TestCutOffSubscriberHoldsItsSlotUntilItsConnectionIsGone(t *testing.T) {
+	e := newEnv(t, WithMaxSubscribers(1), WithSubscriberQueueBytes(256<<10), WithWriteTimeout(5*time.Second))
+	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	stuck, _, err := websocket.Dial(testCtx(t), e.url("s/subscribe"), &websocket.DialOptions{
+		Subprotocols: []string{Subprotocol},
+		HTTPClient:   &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
+	})
+	require.NoError(t, err)
+	defer stuck.CloseNow() // never read
+	pub, err := e.hub.Publish(testCtx(t), "s", "x")
+	require.NoError(t, err)
+	defer pub.Close()
+	require.NoError(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("init")}))
+	chunk := make([]byte, 64<<10)
+	for n := 0; e.hub.Stats().SlowClosed == 0; n++ {
+		require.Less(t, n, 1000, "never cut off")
+		require.NoError(t, pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: n%8 == 0, Data: chunk}))
+	}
+	assert.Equal(t, 0, e.hub.Stats().Subscribers, "it left the stream")
+	_, err = e.hub.Subscribe(testCtx(t), "s")
+	require.ErrorIs(t, err, ErrTooManySubscribers, "its connection still holds the slot")
+	waitFor(t, "the slot, once the connection is gone", func() bool {
+		s, err := e.hub.Subscribe(testCtx(t), "s")
+		if err != nil {
+			return false
+		}
+		s.Close()
+		return true
+	})
+}

@@ -17,6 +17,7 @@ func (h *Hub) serveSubscriber(w http.ResponseWriter, r *http.Request, s *Subscri
 	c, err := h.accept(w, r, s.Stream(), RoleSubscribe)
 	if err != nil {
 		s.Close()
+		h.connGone()
 		return
 	}
 	s.announce(r)
@@ -63,6 +64,7 @@ func (h *Hub) runSubscriber(c *wsConn, s *Subscriber, legacy bool) {
 	}
 	s.Close()
 	c.finish(ce)
+	h.connGone()
 	h.emitEnd(s, c)
 }
 

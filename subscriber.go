@@ -27,6 +27,11 @@ type Subscriber struct {
 	stream *stream
 	limit  int // queue bytes
 	index  int // position in stream.subs, guarded by stream.mu
+	// conn: a connection's subscriber (WebSocket, live.webm), whose slot
+	// of WithMaxSubscribers its handler gives back when the connection is
+	// gone (Hub.connGone), not when it leaves the stream: a subscriber cut
+	// off as too slow may hold its socket until the write timeout.
+	conn bool
 
 	// notify wakes Next; it holds at most one pending wake-up.
 	notify chan struct{}
@@ -250,13 +255,16 @@ func (s *Subscriber) offer(seg *Segment, now time.Time) bool {
 		}
 		return s.push(entry{seg: seg})
 	case KindInit:
-		if s == s.stream.rec && s.queued+len(seg.Data) <= s.limit {
-			// A recorder keeps the file before an encoder restart
-			// while its queue has room (recorder.go).
+		if s.queued+len(seg.Data) <= s.limit && s.queue.n < maxQueueSegments {
+			// While the queue has room, a new init (an encoder restart, a
+			// legacy publisher's next file) waits behind what came before
+			// it: a burst costs the subscriber nothing, and a recorder
+			// keeps the file before a restart (recorder.go).
 			return s.push(entry{seg: seg})
 		}
-		// A queued init the subscriber has not received is replaced, with
-		// the media after it, which is of no use without it.
+		// Under pressure, a queued init the subscriber has not received is
+		// replaced, with the media after it, which is of no use without
+		// it; that counts as an overflow.
 		afterInit := false
 		if replaced := s.drop(func(e entry) bool {
 			afterInit = afterInit || e.seg.Kind == KindInit
