@@ -106,12 +106,9 @@ func (s *Splitter) parse(emit func(Piece) error) error {
 		if h.toEnd {
 			// Size 0 is only for the last box of a file: a live stream
 			// that sends one has all its further bytes in it, held until
-			// End (and ErrTooBig past maxPiece).
+			// End, within maxPiece.
 			if !s.ended {
-				if len(b) > s.maxPiece {
-					return s.tooBig(off, h.typ.String()+" box to the end of the stream", uint64(len(b)))
-				}
-				return nil
+				return s.holdToEnd(emit, h, len(b), off)
 			}
 			total = uint64(len(b))
 			if total < uint64(h.hdr) {
@@ -143,6 +140,22 @@ func (s *Splitter) parse(emit func(Piece) error) error {
 		}
 		s.pos += int(total)
 	}
+}
+
+// holdToEnd waits for End with a box of size 0 that has n bytes so far,
+// with the piece it is in under maxPiece. The error does not say how many
+// bytes there were: that depends on the write boundaries.
+func (s *Splitter) holdToEnd(emit func(Piece) error, h box, n int, off int64) error {
+	flushable := s.kind == pieceMedia || s.kind == pieceFragmentFirst && s.haveMoof
+	if flushable && s.pos-s.pieceStart+n > s.maxPiece {
+		if err := s.flush(emit, s.pos); err != nil {
+			return err
+		}
+	}
+	if s.pos-s.pieceStart+n > s.maxPiece {
+		return fmt.Errorf("%w: %v box to the end of the stream grows past the limit of %d at offset %d", ErrTooBig, h.typ, s.maxPiece, off)
+	}
+	return nil
 }
 
 // topLevel acts on a whole top-level box; body is its bytes after the

@@ -269,7 +269,23 @@ func vp9Codec(c []byte) string {
 	if len(c) < 7 {
 		return "vp09"
 	}
-	return fmt.Sprintf("vp09.%02d.%02d.%02d", c[4], c[5], c[6]>>4)
+	level := c[5]
+	if !validVP9Level(level) {
+		// Chromium's MediaRecorder writes level 0 in its MP4s, and its
+		// isTypeSupported refuses "vp09.00.00.08" (while it plays the
+		// stream): the level says nothing here, so the lowest one.
+		level = 10
+	}
+	return fmt.Sprintf("vp09.%02d.%02d.%02d", c[4], level, c[6]>>4)
+}
+
+// validVP9Level: the levels of the VP9 bitstream specification, Annex A.
+func validVP9Level(l byte) bool {
+	switch l {
+	case 10, 11, 20, 21, 30, 31, 40, 41, 50, 51, 52, 60, 61, 62:
+		return true
+	}
+	return false
 }
 
 // av1Codec: av1C (AV1 Codec ISO Media File Format Binding §2.3) has

@@ -115,8 +115,9 @@ type probed struct {
 	} `json:"packets"`
 }
 
-func readProbe(t testing.TB, file string) probed {
-	b, err := os.ReadFile(file + ".expected.json")
+// readProbe reads name + ".json".
+func readProbe(t testing.TB, name string) probed {
+	b, err := os.ReadFile(name + ".json")
 	require.NoError(t, err)
 	var p probed
 	require.NoError(t, json.Unmarshal(b, &p))

@@ -135,7 +135,7 @@ func TestMP4SplitterFFmpegFiles(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			data, err := os.ReadFile(file)
 			require.NoError(t, err)
-			probe := readProbe(t, file)
+			probe := readProbe(t, file+".expected")
 			want := referencePieces(t, data, probe)
 			// Each file has what its make.sh line says it has.
 			fragments, keys, inits := 0, 0, 0
@@ -248,6 +248,7 @@ func TestMP4SplitterErrors(t *testing.T) {
 		{"moof first", append(g.ftyp(), moof...), "moof before any moov at offset 24"},
 		{"size under header", cat(init, []byte{0, 0, 0, 7, 'm', 'o', 'o', 'f'}), `"moof" box of size 7 is smaller than its 8-byte header ` + at(len(init))},
 		{"largesize under header", cat(g.ftyp(), []byte{0, 0, 0, 1, 'f', 'r', 'e', 'e', 0, 0, 0, 0, 0, 0, 0, 15}), `"free" box of size 15 is smaller than its 16-byte header at offset 24`},
+		{"uuid under header", cat(g.ftyp(), []byte{0, 0, 0, 23, 'u', 'u', 'i', 'd'}, make([]byte, 15)), `"uuid" box of size 23 is smaller than its 24-byte header at offset 24`},
 		{"child overruns moov", cat(g.ftyp(), mkBox("moov", mkBox("trak", []byte{0, 0, 0, 40, 't', 'k', 'h', 'd'}))), `"tkhd" box of 40 bytes overruns its parent by 32 bytes at offset 40`},
 		{"child overruns moof", cat(init, mkBox("moof", []byte{0, 0, 0, 9, 't', 'r', 'a', 'f'})), `"traf" box of 9 bytes overruns its parent by 1 bytes ` + at(len(init)+8)},
 		{"truncated", cat(init, moof[:20]), fmt.Sprintf(`truncated "moof" box: have 20 of %d bytes `, len(moof)) + at(len(init))},
@@ -301,7 +302,7 @@ func TestMP4SplitterTooBig(t *testing.T) {
 	require.ErrorIs(t, r.err, ErrTooBig)
 	require.ErrorContains(t, r.err, "init segment")
 	// Media pieces are cut before they do.
-	data := cat(init, frag(60), g.mdat(60), g.mdat(60))
+	data := cat(init, frag(300), g.mdat(400), g.mdat(400), g.mdat(400))
 	r = runSplitter(max, data)
 	require.NoError(t, r.err)
 	require.Equal(t, data, r.data())
