@@ -21,15 +21,19 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/segrelay/relay/internal/webm"
 )
 
-// The splitter's errors, as package webm's: the relay package can export
-// them beside ErrBadWebM and ErrSegmentTooBig.
+// The splitter's errors, as package webm's (wrapped with what and the
+// stream offset): the relay package can export ErrInvalid beside
+// ErrBadWebM. ErrTooBig is webm's own value, so that the relay's
+// ErrSegmentTooBig matches it with errors.Is whichever container it is.
 var (
 	// ErrInvalid: the stream does not parse.
 	ErrInvalid = errors.New("relay: bad MP4")
 	// ErrTooBig: something that must be held whole is over the limit.
-	ErrTooBig = errors.New("relay: segment too big")
+	ErrTooBig = webm.ErrTooBig
 )
 
 // Piece is one output unit of the splitter. Data is freshly allocated for

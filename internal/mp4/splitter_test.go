@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/segrelay/relay/internal/webm"
 )
 
 const testMaxPiece = 16 << 20
@@ -335,4 +337,10 @@ func TestMP4SplitterEmpty(t *testing.T) {
 	require.Len(t, r.pieces, 1)
 	require.True(t, r.pieces[0].Init)
 	require.Equal(t, fmt.Sprint(`video/mp4; codecs="avc1.64001f,mp4a.40.2"`), r.mimes[0])
+}
+
+// The relay package's ErrSegmentTooBig is webm.ErrTooBig: one value for
+// both containers.
+func TestMP4ErrTooBigIsWebM(t *testing.T) {
+	require.ErrorIs(t, runSplitter(16, gen().ftyp()).err, webm.ErrTooBig)
 }
