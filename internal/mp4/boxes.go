@@ -62,7 +62,7 @@ func readHeader(b []byte, off int64) (box, bool, error) {
 		h.toEnd = true
 	case 1: // a 64-bit largesize follows the type
 		if len(b) < 16 {
-			return box{}, false, nil
+			return box{typ: h.typ}, false, nil
 		}
 		h.size = binary.BigEndian.Uint64(b[8:])
 		h.hdr = 16
@@ -227,9 +227,12 @@ func (s *Splitter) startPiece(emit func(Piece) error, kind pieceKind) error {
 // fewer than 8 bytes left at the end are padding some writers leave.
 func children(body []byte, off int64, fn func(h box, body []byte, off int64) error) error {
 	for len(body) >= 8 {
-		h, _, err := readHeader(body, off)
+		h, ok, err := readHeader(body, off)
 		if err != nil {
 			return err
+		}
+		if !ok { // a largesize cut off by the parent's end
+			return fmt.Errorf("%w: %v box header overruns its parent at offset %d", ErrInvalid, h.typ, off)
 		}
 		total := h.size
 		if h.toEnd {

@@ -255,6 +255,7 @@ func TestMP4SplitterErrors(t *testing.T) {
 		{"child overruns moof", cat(init, mkBox("moof", []byte{0, 0, 0, 9, 't', 'r', 'a', 'f'})), `"traf" box of 9 bytes overruns its parent by 1 bytes ` + at(len(init)+8)},
 		{"truncated", cat(init, moof[:20]), fmt.Sprintf(`truncated "moof" box: have 20 of %d bytes `, len(moof)) + at(len(init))},
 		{"truncated header", cat(init, moof[:5]), "truncated box header (input ends 5 bytes into it) " + at(len(init))},
+		{"largesize past the parent", cat(g.ftyp(), mkBox("moov", mkBox("trak", []byte{0, 0, 0, 1, 't', 'k', 'h', 'd', 0, 0, 0, 0}))), `"tkhd" box header overruns its parent at offset 40`},
 		{"trak without tkhd", cat(g.ftyp(), mkBox("moov", mkBox("trak", mkBox("mdia")))), "trak without tkhd"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
