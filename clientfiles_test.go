@@ -87,14 +87,27 @@ func TestRelayDTSTypeCheck(t *testing.T) {
 	require.NoError(t, err, "tsc: %s", out)
 }
 
-// TestRelayJSServed checks the hub serves relay.js (no browser needed).
+// TestRelayJSServed checks the hub serves relay.js and the module it
+// imports (no browser needed).
 func TestRelayJSServed(t *testing.T) {
+	for _, file := range []string{"relay.js", "relay-webm.js"} {
+		t.Run(file, func(t *testing.T) { testClientModuleServed(t, file) })
+	}
+	// relay.js is an ES module with the documented exports.
+	js, err := os.ReadFile("relay.js")
+	require.NoError(t, err)
+	for _, name := range []string{"export function publish(", "export function play(", "export class Publisher", "export class Player", `SUBPROTOCOL = "segrelay.v1"`, `from "./relay-webm.js"`} {
+		assert.Contains(t, string(js), name)
+	}
+}
+
+func testClientModuleServed(t *testing.T, file string) {
 	e := newEnv(t)
-	want, err := os.ReadFile("relay.js")
+	want, err := os.ReadFile(file)
 	require.NoError(t, err)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	get := func(method string, h http.Header) (*http.Response, []byte) {
-		req, err := http.NewRequest(method, e.srv.URL+"/live/relay.js", nil)
+		req, err := http.NewRequest(method, e.srv.URL+"/live/"+file, nil)
 		require.NoError(t, err)
 		for k, v := range h {
 			req.Header[k] = v
@@ -110,7 +123,7 @@ func TestRelayJSServed(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "text/javascript; charset=utf-8", resp.Header.Get("Content-Type"))
 	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
-	assert.Equal(t, string(want), string(body), "the embedded relay.js is the repository's")
+	assert.Equal(t, string(want), string(body), "the embedded %s is the repository's", file)
 	etag := resp.Header.Get("ETag")
 	require.NotEmpty(t, etag)
 
@@ -122,9 +135,23 @@ func TestRelayJSServed(t *testing.T) {
 	assert.Empty(t, body)
 	resp, _ = get(http.MethodPost, nil)
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+}
 
-	// It is an ES module with the documented exports.
-	for _, name := range []string{"export function publish(", "export function play(", "export class Publisher", "export class Player", `SUBPROTOCOL = "segrelay.v1"`} {
-		assert.Contains(t, string(want), name)
+// TestRelayJSUnits runs the node unit tests of relay.js's modules
+// (relay-webm_test.mjs: every recording of testdata/recordings and a hub
+// capture through the WebMAppender). Without node the test skips, except
+// under CI=true (.ci/run installs node).
+func TestRelayJSUnits(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("node not found: the relay.js unit tests need it (.ci/run installs it)")
+		}
+		t.Skip("node not found: relay.js unit tests not run")
 	}
+	cmd := exec.Command(node, "--test", "relay-webm_test.mjs")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "node --test relay-webm_test.mjs:\n%s", out)
+	assert.Regexp(t, regexp.MustCompile(`(?m)^# fail 0$`), string(out))
+	assert.NotRegexp(t, regexp.MustCompile(`(?m)^# pass 0$`), string(out), "no test ran")
 }

@@ -9,13 +9,17 @@ import (
 	"time"
 )
 
-// relayJS is the browser client, relay.js: one ES module with publish()
+// relayJS is the browser client, relay.js: the ES module with publish()
 // (MediaRecorder → protocol v1) and play() (protocol v1 → Media Source
-// Extensions). relayDTS is its TypeScript types. The Hub serves both,
-// embedded, relative to its mount point, so they always match the hub.
+// Extensions); relayWebM, relay-webm.js, the WebM it reads and writes,
+// which it imports. relayDTS is their TypeScript types. The Hub serves
+// them, embedded, relative to its mount point, so they always match the
+// hub.
 var (
 	//go:embed relay.js
 	relayJS []byte
+	//go:embed relay-webm.js
+	relayWebM []byte
 	//go:embed relay.d.ts
 	relayDTS []byte
 )
@@ -39,8 +43,9 @@ func newClientFile(name, contentType string, data []byte) *clientFile {
 // have no registered media type; application/typescript is what Deno and
 // most servers use.
 var clientFiles = map[string]*clientFile{
-	"relay.js":   newClientFile("relay.js", "text/javascript; charset=utf-8", relayJS),
-	"relay.d.ts": newClientFile("relay.d.ts", "application/typescript; charset=utf-8", relayDTS),
+	"relay.js":      newClientFile("relay.js", "text/javascript; charset=utf-8", relayJS),
+	"relay-webm.js": newClientFile("relay-webm.js", "text/javascript; charset=utf-8", relayWebM),
+	"relay.d.ts":    newClientFile("relay.d.ts", "application/typescript; charset=utf-8", relayDTS),
 }
 
 // serveClientFile answers GET and HEAD for a client file: its content type,
