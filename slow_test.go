@@ -71,15 +71,7 @@ func TestSlowSubscriberSkipsThenCloses(t *testing.T) {
 // discontinuity.
 func TestNeverReadingSubscriberDoesNotHurtOthers(t *testing.T) {
 	e := newEnv(t, WithSubscriberQueueBytes(1<<20), WithWriteTimeout(5*time.Second))
-	// A tiny receive buffer, so the stuck socket fills at once.
-	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	}}
-	stuck, _, err := websocket.Dial(testCtx(t), e.url("s/subscribe"), &websocket.DialOptions{
-		Subprotocols: []string{Subprotocol},
-		HTTPClient:   &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
-	})
-	require.NoError(t, err)
+	stuck := e.dialStuck("s/subscribe")
 	defer stuck.CloseNow() // never read
 	good := []*SubscribeClient{e.subscribe("s"), e.subscribe("s")}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -181,14 +173,7 @@ func floodUntilSlowClosed(t *testing.T, e *testEnv) *Publisher {
 // hold more connections than the limit.
 func TestCutOffSubscriberHoldsItsSlotUntilItsConnectionIsGone(t *testing.T) {
 	e := newEnv(t, WithMaxSubscribers(1), WithSubscriberQueueBytes(256<<10), WithWriteTimeout(5*time.Second))
-	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	}}
-	stuck, _, err := websocket.Dial(testCtx(t), e.url("s/subscribe"), &websocket.DialOptions{
-		Subprotocols: []string{Subprotocol},
-		HTTPClient:   &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
-	})
-	require.NoError(t, err)
+	stuck := e.dialStuck("s/subscribe")
 	defer stuck.CloseNow() // never read
 	pub, err := e.hub.Publish(testCtx(t), "s", "x")
 	require.NoError(t, err)
@@ -210,4 +195,19 @@ func TestCutOffSubscriberHoldsItsSlotUntilItsConnectionIsGone(t *testing.T) {
 		s.Close()
 		return true
 	})
+}
+
+// dialStuck opens a protocol v1 WebSocket to route with a tiny receive
+// buffer, so that a socket its caller never reads fills at once.
+func (e *testEnv) dialStuck(route string) *websocket.Conn {
+	e.t.Helper()
+	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	c, _, err := websocket.Dial(testCtx(e.t), e.url(route), &websocket.DialOptions{
+		Subprotocols: []string{Subprotocol},
+		HTTPClient:   &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
+	})
+	require.NoError(e.t, err)
+	return c
 }
