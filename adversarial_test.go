@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -27,21 +28,26 @@ import (
 	"github.com/segrelay/relay/internal/webm/webmtest"
 )
 
-// liveHeap returns the bytes of live heap after a full collection.
+// liveHeap returns the bytes the last full collection found live.
+// HeapAlloc read after runtime.GC would also count what other goroutines
+// allocated since the collection ended: during a flood, the hub's and the
+// clients' 1 MiB message buffers, already garbage, and more of them the
+// longer a busy machine takes between the two calls (the test flaked by
+// 0.5 to 6 MiB that way). /gc/heap/live:bytes is what the mark found.
 func liveHeap() uint64 {
 	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
-// heapAndStacks is the live heap plus goroutine stacks, after a GC: what
-// idle connections cost the process.
+// heapAndStacks is the live heap plus goroutine stacks: what idle
+// connections cost the process.
 func heapAndStacks() uint64 {
-	runtime.GC()
+	live := liveHeap()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapAlloc + m.StackInuse
+	return live + m.StackInuse
 }
 
 // heapWatch samples the live heap while an attack runs and keeps the peak
