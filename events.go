@@ -136,10 +136,17 @@ func eventBytes(ev *Event) int {
 // events delivers a hub's events on a goroutine that runs while there are
 // some to deliver, so an idle hub has none running.
 type events struct {
-	pending []Event // guarded by Hub.mu
-	bytes   int     // guarded by Hub.mu: eventBytes of pending
-	running bool    // guarded by Hub.mu: a goroutine is delivering
+	pending []pendingEvent // guarded by Hub.mu
+	bytes   int            // guarded by Hub.mu: the pending events' eventBytes
+	running bool           // guarded by Hub.mu: a goroutine is delivering
 	dropped atomic.Uint64
+}
+
+// pendingEvent is a queued event with its eventBytes, measured once, off
+// the hub's lock.
+type pendingEvent struct {
+	ev    Event
+	bytes int
 }
 
 // emit logs ev and queues it for the WithEvents function. Safe with no lock
@@ -158,7 +165,7 @@ func (h *Hub) emit(ev Event) {
 		h.ev.dropped.Add(1)
 		return
 	}
-	h.ev.pending = append(h.ev.pending, ev)
+	h.ev.pending = append(h.ev.pending, pendingEvent{ev, n})
 	h.ev.bytes += n
 	if h.ev.running {
 		h.mu.Unlock()
@@ -181,12 +188,12 @@ func (h *Hub) deliver(f func(Event)) {
 			h.mu.Unlock()
 			return
 		}
-		ev := h.ev.pending[0]
-		h.ev.pending[0] = Event{}
+		pe := h.ev.pending[0]
+		h.ev.pending[0] = pendingEvent{}
 		h.ev.pending = h.ev.pending[1:]
-		h.ev.bytes -= eventBytes(&ev)
+		h.ev.bytes -= pe.bytes
 		h.mu.Unlock()
-		f(ev)
+		f(pe.ev)
 	}
 }
 
