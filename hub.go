@@ -216,6 +216,9 @@ func (h *Hub) subscribe(name string, conn bool) (*Subscriber, error) {
 		return nil, ErrTooManySubscribers
 	}
 	s := &Subscriber{hub: h, stream: st, limit: h.cfg.queueBytes, notify: make(chan struct{}, 1), conn: conn}
+	if conn {
+		s.maxLag = h.cfg.subscriberLag
+	}
 	s.session = session{id: h.lastID.Add(1), role: RoleSubscribe}
 	st.join(s)
 	h.nsubs++

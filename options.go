@@ -21,6 +21,7 @@ type config struct {
 	maxInitBytes    int
 	gopCacheBytes   int
 	queueBytes      int
+	subscriberLag   time.Duration
 	memoryBudget    int64
 
 	writeTimeout         time.Duration
@@ -57,6 +58,7 @@ const (
 	defaultMaxInitBytes         = 1 << 20
 	defaultGOPCacheBytes        = 8 << 20
 	defaultQueueBytes           = 2 << 20
+	defaultSubscriberMaxLag     = 1500 * time.Millisecond
 	defaultMemoryBudget         = 256 << 20
 	defaultWriteTimeout         = 10 * time.Second
 	defaultPingInterval         = 30 * time.Second
@@ -79,6 +81,7 @@ func newConfig(opts []Option) config {
 		maxInitBytes:         defaultMaxInitBytes,
 		gopCacheBytes:        defaultGOPCacheBytes,
 		queueBytes:           defaultQueueBytes,
+		subscriberLag:        defaultSubscriberMaxLag,
 		memoryBudget:         defaultMemoryBudget,
 		writeTimeout:         defaultWriteTimeout,
 		pingInterval:         defaultPingInterval,
@@ -182,6 +185,23 @@ func WithGOPCacheBytes(n int) Option {
 // again is closed (ErrTooSlow, close code 1013).
 func WithSubscriberQueueBytes(n int) Option {
 	return func(c *config) { c.queueBytes = positive(n, defaultQueueBytes) }
+}
+
+// WithSubscriberMaxLag bounds, in time, how late a connection's subscriber
+// (WebSocket or live.webm) may fall behind: when the oldest media segment
+// waiting for it arrived more than d ago, its queue skips to the next
+// keyframe (the segment there carries Discontinuity), as it does when the
+// queue's bytes overflow, but without counting towards ErrTooSlow. A viewer
+// on a link slower than the stream then sees a live picture with gaps
+// instead of a growing delay. A WebSocket subscriber's writer also holds
+// back while what it wrote and the kernel still holds was queued more than
+// d/2 ago (Linux: the socket's unsent and unacknowledged bytes), so that its
+// lateness does not hide in the kernel's buffers. A late joiner's cached
+// segments count from when it joined. Default 1.5 s; 0 or less: no time
+// bound (the byte bound, WithSubscriberQueueBytes, stays). In-process
+// subscribers (Hub.Subscribe) and the recorder have no time bound.
+func WithSubscriberMaxLag(d time.Duration) Option {
+	return func(c *config) { c.subscriberLag = max(d, 0) }
 }
 
 // WithWriteTimeout bounds one write to a WebSocket peer (default 10 s). A

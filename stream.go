@@ -205,16 +205,17 @@ func (st *stream) resetGOP(ok bool) {
 // Start, the init and the cached group of pictures. Without a cached
 // keyframe it waits for the next one. Caller holds mu.
 func (st *stream) join(sub *Subscriber) {
+	now := time.Now() // what it gets at once is not late
 	if st.start != nil {
 		sub.queue.push(entry{seg: st.start})
 	}
 	if st.init != nil {
-		sub.queue.push(entry{seg: st.init})
+		sub.queue.push(entry{seg: st.init, at: now})
 		sub.queued += len(st.init.Data)
 	}
 	if st.gopOK && len(st.gop) > 0 {
 		for _, seg := range st.gop {
-			sub.queue.push(entry{seg: seg})
+			sub.queue.push(entry{seg: seg, at: now})
 			sub.queued += len(seg.Data)
 		}
 		sub.gotMedia = true

@@ -174,6 +174,44 @@ func (sw *subWriter) run() *closeErr {
 			return nil // dropped: the peer left or stayed full past the write timeout
 		}
 		sw.wrote = true
+		if sw.s.maxLag > 0 && !sw.holdWhileLate() {
+			return nil // dropped: the peer left, or took nothing for the write timeout
+		}
+	}
+}
+
+// lateCheck is how often a writer holding back (holdWhileLate) looks again.
+const lateCheck = 20 * time.Millisecond
+
+// holdWhileLate waits while the kernel holds bytes the subscriber was
+// handed more than half its lag bound ago: its link is slower than the
+// stream, and more written now would only wait behind them. Meanwhile its
+// queue skips to a keyframe (Subscriber.offer). It returns false when the
+// connection ended, or when the peer took nothing for the write timeout.
+func (sw *subWriter) holdWhileLate() bool {
+	n, ok := unsentBytes(sw.c.cork.Conn)
+	if !ok || sw.s.wireLate(n, time.Now()) <= sw.s.maxLag/2 {
+		return true
+	}
+	tick := time.NewTicker(lateCheck)
+	defer tick.Stop()
+	progress := time.Now()
+	for {
+		select {
+		case <-sw.ctx.Done():
+			return false
+		case now := <-tick.C:
+			m, _ := unsentBytes(sw.c.cork.Conn)
+			if m < n {
+				n, progress = m, now
+			}
+			if sw.s.wireLate(m, now) <= sw.s.maxLag/2 {
+				return true
+			}
+			if now.Sub(progress) > sw.hub.cfg.writeTimeout {
+				return false
+			}
+		}
 	}
 }
 

@@ -32,6 +32,9 @@ type Subscriber struct {
 	// gone (Hub.connGone), not when it leaves the stream: a subscriber cut
 	// off as too slow may hold its socket until the write timeout.
 	conn bool
+	// maxLag, for a connection's subscriber, is WithSubscriberMaxLag: how
+	// long ago the oldest segment it has not received may have arrived.
+	maxLag time.Duration
 
 	// notify wakes Next; it holds at most one pending wake-up.
 	notify chan struct{}
@@ -51,6 +54,23 @@ type Subscriber struct {
 	nextDisc  bool  // the next queued media segment carries Discontinuity
 	overflow  [slowOverflows]time.Time
 	nOverflow int
+	// handed: the latest segments handed out, by where their bytes end in
+	// bytesOut and when they were queued; with inFlight, the bytes its
+	// writer reports the kernel still holds, they say how late the peer is
+	// (wireLate).
+	handed   [handedLen]handout
+	nHanded  int
+	inFlight uint64
+}
+
+// handedLen bounds what a subscriber keeps of the segments in flight: past
+// it, the oldest two merge, keeping the older time (lateness is never
+// underestimated).
+const handedLen = 8
+
+type handout struct {
+	end uint64
+	at  time.Time
 }
 
 // entry is one queued segment. The Segment is shared by every subscriber;
@@ -58,6 +78,7 @@ type Subscriber struct {
 type entry struct {
 	seg  *Segment
 	disc bool
+	at   time.Time // when it was queued for this subscriber
 }
 
 // ring is a growable FIFO of entries; it allocates only to grow.
@@ -170,6 +191,9 @@ func (s *Subscriber) tryNext() (seg Segment, ok bool, err error) {
 	s.bytesOut += n
 	if e.seg.Kind == KindInit || e.seg.Kind == KindMedia {
 		s.segsOut++
+		if s.maxLag > 0 {
+			s.handOut(e.at)
+		}
 	}
 	s.mu.Unlock()
 	seg = *e.seg
@@ -253,14 +277,14 @@ func (s *Subscriber) offer(seg *Segment, now time.Time) bool {
 		if end != nil {
 			s.queue.push(entry{seg: end})
 		}
-		return s.push(entry{seg: seg})
+		return s.push(entry{seg: seg, at: now})
 	case KindInit:
 		if s.queued+len(seg.Data) <= s.limit && s.queue.n < maxQueueSegments {
 			// While the queue has room, a new init (an encoder restart, a
 			// legacy publisher's next file) waits behind what came before
 			// it: a burst costs the subscriber nothing, and a recorder
 			// keeps the file before a restart (recorder.go).
-			return s.push(entry{seg: seg})
+			return s.push(entry{seg: seg, at: now})
 		}
 		// Under pressure, a queued init the subscriber has not received is
 		// replaced, with the media after it, which is of no use without
@@ -272,9 +296,9 @@ func (s *Subscriber) offer(seg *Segment, now time.Time) bool {
 		}); replaced > 0 && s.tooSlow(now) {
 			return false
 		}
-		return s.push(entry{seg: seg})
+		return s.push(entry{seg: seg, at: now})
 	case KindEnd:
-		return s.push(entry{seg: seg})
+		return s.push(entry{seg: seg, at: now})
 	}
 	if s.skipping || s.waitKey {
 		if !seg.Keyframe {
@@ -284,6 +308,22 @@ func (s *Subscriber) offer(seg *Segment, now time.Time) bool {
 			return true
 		}
 		s.skipping, s.waitKey = false, false
+	}
+	if s.maxLag > 0 && s.queue.n > 0 {
+		if at, ok := s.oldestQueuedMedia(); ok && now.Sub(at) > s.maxLag {
+			// Late in time: the queued media is stale for a live viewer
+			// whose link is slower than the stream. Resume at a keyframe,
+			// without counting towards ErrTooSlow: a weak link gets a live
+			// picture at a lower frame rate, not a close.
+			s.drop(func(e entry) bool { return e.seg.Kind == KindMedia })
+			s.stream.skips++
+			s.nextDisc = true
+			if !seg.Keyframe {
+				s.skipping = true
+				s.countDrops(1)
+				return true
+			}
+		}
 	}
 	if s.queue.n > 0 && (s.queued+len(seg.Data) > s.limit || s.queue.n >= maxQueueSegments) {
 		// Overflow: drop the queued media, which is stale now, and resume
@@ -302,7 +342,50 @@ func (s *Subscriber) offer(seg *Segment, now time.Time) bool {
 	disc := (seg.Discontinuity || s.nextDisc) && s.gotMedia
 	s.nextDisc = false
 	s.gotMedia = true
-	return s.push(entry{seg: seg, disc: disc})
+	return s.push(entry{seg: seg, disc: disc, at: now})
+}
+
+// oldestQueuedMedia returns when the first media segment in the queue was
+// queued. Caller holds mu.
+func (s *Subscriber) oldestQueuedMedia() (time.Time, bool) {
+	for i := 0; i < s.queue.n; i++ {
+		if e := s.queue.buf[(s.queue.head+i)%len(s.queue.buf)]; e.seg.Kind == KindMedia {
+			return e.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// handOut records a segment handed out, queued at at. Caller holds mu.
+func (s *Subscriber) handOut(at time.Time) {
+	if s.nHanded == handedLen {
+		// handed[0] keeps its time and now ends where handed[1] ended.
+		s.handed[0].end = s.handed[1].end
+		copy(s.handed[1:], s.handed[2:])
+		s.nHanded--
+	}
+	s.handed[s.nHanded] = handout{end: s.bytesOut, at: at}
+	s.nHanded++
+}
+
+// wireLate records that n bytes the subscriber was handed are still in
+// flight (in the kernel's send queue), forgets the segments that left, and
+// returns how long ago the oldest one still in flight was queued.
+func (s *Subscriber) wireLate(n uint64, now time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight = n
+	delivered := s.bytesOut - min(n, s.bytesOut)
+	i := 0
+	for i < s.nHanded && s.handed[i].end <= delivered {
+		i++
+	}
+	copy(s.handed[:], s.handed[i:s.nHanded])
+	s.nHanded -= i
+	if s.nHanded == 0 {
+		return 0
+	}
+	return now.Sub(s.handed[0].at)
 }
 
 // push queues e and wakes Next. It returns true, for offer's convenience.

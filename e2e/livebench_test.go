@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -24,12 +25,15 @@ import (
 
 // liveScenario says what to run.
 type liveScenario struct {
-	base   string        // the server: pages at /, the hub at /live/
-	mic    bool          // the clock with the fake microphone (video + Opus)
-	ffmpeg []string      // not nil: ffmpeg publishes the clock (livestamp_test.go), with these muxer options
-	warmup time.Duration // after the viewers open, before the steady window
-	steady time.Duration // the steady window
-	lateAt time.Duration // when the late viewer joins, after the viewers open
+	base string // the server: pages at /, the hub at /live/
+	// pubBase and viewBase, when set, are where the publisher's and the
+	// viewers' pages open instead of base (a weak link in front of it).
+	pubBase, viewBase string
+	mic               bool          // the clock with the fake microphone (video + Opus)
+	ffmpeg            []string      // not nil: ffmpeg publishes the clock (livestamp_test.go), with these muxer options
+	warmup            time.Duration // after the viewers open, before the steady window
+	steady            time.Duration // the steady window
+	lateAt            time.Duration // when the late viewer joins, after the viewers open
 }
 
 // viewerFigures is what one viewer showed in its steady window.
@@ -112,7 +116,7 @@ func runLiveScenario(t *testing.T, pubB, viewB *browser, sc liveScenario) liveRe
 	if sc.ffmpeg != nil {
 		res.Mime = publishStampedFFmpeg(t, sc.base+"/live/clock/publish", sc.ffmpeg)
 	} else {
-		pubURL := sc.base + "/publish.html?stream=clock"
+		pubURL := cmp.Or(sc.pubBase, sc.base) + "/publish.html?stream=clock"
 		if sc.mic {
 			pubURL += "&mic"
 		}
@@ -123,12 +127,13 @@ func runLiveScenario(t *testing.T, pubB, viewB *browser, sc liveScenario) liveRe
 
 	names := []string{"viewer1", "viewer2", "control", "late-viewer"}
 	pages := make([]*page, len(names))
-	pages[0] = viewB.open(t, names[0], sc.base+"/watch.html?stream=clock")
-	pages[1] = viewB.open(t, names[1], sc.base+"/watch.html?stream=clock")
-	pages[2] = viewB.open(t, names[2], sc.base+"/control.html?stream=clock")
+	view := cmp.Or(sc.viewBase, sc.base)
+	pages[0] = viewB.open(t, names[0], view+"/watch.html?stream=clock")
+	pages[1] = viewB.open(t, names[1], view+"/watch.html?stream=clock")
+	pages[2] = viewB.open(t, names[2], view+"/control.html?stream=clock")
 	t0 := time.Now()
 	sleepUntil(t0.Add(sc.lateAt))
-	pages[3] = viewB.open(t, names[3], sc.base+"/watch.html?stream=clock")
+	pages[3] = viewB.open(t, names[3], view+"/watch.html?stream=clock")
 	from := unixMs(t0.Add(sc.warmup))
 	sleepUntil(t0.Add(sc.warmup + sc.steady))
 	to := unixMs(time.Now())
@@ -186,21 +191,7 @@ func TestLiveBench(t *testing.T) {
 	rounds, err := strconv.Atoi(envOr("SEGRELAY_LIVEBENCH_ROUNDS", "1"))
 	require.NoError(t, err, "SEGRELAY_LIVEBENCH_ROUNDS")
 	steady := envDuration(t, "SEGRELAY_LIVEBENCH_STEADY", 30*time.Second)
-	work := t.TempDir()
-	hubs := map[string]string{}    // revision -> livehub binary
-	scripts := map[string]string{} // revision -> relay.js
-	for _, b := range builds {
-		hub, js, ok := strings.Cut(b, "/")
-		if !ok {
-			js = hub
-		}
-		if hubs[hub] == "" {
-			hubs[hub] = buildLiveHub(t, work, hub)
-		}
-		if scripts[js] == "" {
-			scripts[js] = relayJSOf(t, work, js)
-		}
-	}
+	hubs, scripts := prepareBuilds(t, builds)
 	var out *os.File
 	if path := os.Getenv("SEGRELAY_LIVEBENCH_OUT"); path != "" {
 		out, err = os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -230,10 +221,7 @@ func TestLiveBench(t *testing.T) {
 			}
 			for round := 1; round <= rounds; round++ {
 				for _, b := range builds {
-					hub, js, ok := strings.Cut(b, "/")
-					if !ok {
-						js = hub
-					}
+					hub, js := splitBuild(b)
 					t.Run(fmt.Sprintf("%d/%s", round, strings.ReplaceAll(b, "/", "+")), func(t *testing.T) {
 						base := startLiveHub(t, hubs[hub], scripts[js])
 						res := runLiveScenario(t, pubB, viewB, liveScenario{base: base, mic: mic, ffmpeg: ffmpeg, warmup: 5 * time.Second, steady: steady, lateAt: 8 * time.Second})
@@ -262,6 +250,33 @@ func TestLiveBench(t *testing.T) {
 		})
 	}
 	fmt.Printf("livebench (steady %v, %d round(s)):\n%s", steady, rounds, table.String())
+}
+
+// prepareBuilds builds the hubs and writes the relay.js files that builds
+// (SEGRELAY_LIVEBENCH_BUILDS's syntax) name, by revision.
+func prepareBuilds(t *testing.T, builds []string) (hubs, scripts map[string]string) {
+	work := t.TempDir()
+	hubs = map[string]string{}    // revision -> livehub binary
+	scripts = map[string]string{} // revision -> relay.js
+	for _, b := range builds {
+		hub, js := splitBuild(b)
+		if hubs[hub] == "" {
+			hubs[hub] = buildLiveHub(t, work, hub)
+		}
+		if scripts[js] == "" {
+			scripts[js] = relayJSOf(t, work, js)
+		}
+	}
+	return hubs, scripts
+}
+
+// splitBuild splits HUB/JS; a lone revision is both.
+func splitBuild(b string) (hub, js string) {
+	hub, js, ok := strings.Cut(b, "/")
+	if !ok {
+		js = hub
+	}
+	return hub, js
 }
 
 func envOr(name, def string) string {
