@@ -58,7 +58,6 @@ const (
 	defaultMaxInitBytes         = 1 << 20
 	defaultGOPCacheBytes        = 8 << 20
 	defaultQueueBytes           = 2 << 20
-	defaultSubscriberMaxLag     = 1500 * time.Millisecond
 	defaultMemoryBudget         = 256 << 20
 	defaultWriteTimeout         = 10 * time.Second
 	defaultPingInterval         = 30 * time.Second
@@ -81,7 +80,6 @@ func newConfig(opts []Option) config {
 		maxInitBytes:         defaultMaxInitBytes,
 		gopCacheBytes:        defaultGOPCacheBytes,
 		queueBytes:           defaultQueueBytes,
-		subscriberLag:        defaultSubscriberMaxLag,
 		memoryBudget:         defaultMemoryBudget,
 		writeTimeout:         defaultWriteTimeout,
 		pingInterval:         defaultPingInterval,
@@ -197,8 +195,11 @@ func WithSubscriberQueueBytes(n int) Option {
 // back while what it wrote and the kernel still holds was queued more than
 // d/2 ago (Linux: the socket's unsent and unacknowledged bytes), so that its
 // lateness does not hide in the kernel's buffers. A late joiner's cached
-// segments count from when it joined. Default 1.5 s; 0 or less: no time
-// bound (the byte bound, WithSubscriberQueueBytes, stays). In-process
+// segments count from when it joined. Off by default (0 or less: no time
+// bound; the byte bound, WithSubscriberQueueBytes, stays): a reader that
+// must get every frame (ffprobe on a busy machine) would lose some, and on
+// links whose buffers hide the lateness from the hub it does not yet hold
+// (docs/performance.md, "Weak links"); 1.5 s suits live viewers. In-process
 // subscribers (Hub.Subscribe) and the recorder have no time bound.
 func WithSubscriberMaxLag(d time.Duration) Option {
 	return func(c *config) { c.subscriberLag = max(d, 0) }
