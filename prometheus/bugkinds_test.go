@@ -11,8 +11,19 @@ import (
 )
 
 // value gathers c and returns the value of series name (with the label
-// stream=stream when stream is not "").
+// stream=stream when stream is not ""), failing the test when it is absent.
 func value(t *testing.T, c prometheus.Collector, name, stream string) float64 {
+	t.Helper()
+	v, ok := series(t, c, name, stream)
+	if !ok {
+		t.Fatalf("no series %s (stream %q)", name, stream)
+	}
+	return v
+}
+
+// series gathers c and returns the value of series name (with the label
+// stream=stream when stream is not ""), and whether it was there.
+func series(t *testing.T, c prometheus.Collector, name, stream string) (float64, bool) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
@@ -29,14 +40,13 @@ func value(t *testing.T, c prometheus.Collector, name, stream string) float64 {
 			if (stream == "" && len(labels) == 0) ||
 				(len(labels) == 1 && labels[0].GetName() == "stream" && labels[0].GetValue() == stream) {
 				if m.GetCounter() != nil {
-					return m.GetCounter().GetValue()
+					return m.GetCounter().GetValue(), true
 				}
-				return m.GetGauge().GetValue()
+				return m.GetGauge().GetValue(), true
 			}
 		}
 	}
-	t.Fatalf("no series %s (stream %q)", name, stream)
-	return 0
+	return 0, false
 }
 
 // Every counter that the other tests only see at 0 (drops, skips, slow

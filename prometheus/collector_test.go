@@ -242,29 +242,11 @@ segrelay_stream_live{stream="room1"} 0
 	}
 }
 
-// gather collects c and returns the value of the series name with the
-// label stream="room1", and whether it was there.
+// gather returns the value of the series name with the label
+// stream="room1", and whether it was there.
 func gather(t *testing.T, c prometheus.Collector, name string) (float64, bool) {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "stream" && l.GetValue() == "room1" {
-					return m.GetGauge().GetValue(), true
-				}
-			}
-		}
-	}
-	return 0, false
+	return series(t, c, name, "room1")
 }
 
 // The publisher's uptime grows; the publish rate is the bit rate of the
