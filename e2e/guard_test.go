@@ -39,7 +39,21 @@ func TestBrowserPlayerVsControl(t *testing.T) {
 				// MediaError 3 of docs/browser-facts.md) or stops.
 				t.Skipf("no reference in this run: %s", why)
 			}
-			for _, msg := range compareWithControl(res) {
+			// The known Firefox decode error of Chromium's VP9 (the
+			// control's skip above) strikes one viewer or all of them at
+			// random; with three relay.js viewers beside one control, one
+			// start-over more than the control per viewer is tolerated, as
+			// TestBrowser does, and two fail.
+			knownStartOvers := 0
+			if kind == "firefox" {
+				knownStartOvers = 1
+			}
+			for _, v := range res.Player {
+				if v.MediaErrors > res.Control.MediaErrors && v.MediaErrors <= res.Control.MediaErrors+knownStartOvers {
+					t.Logf("%s: %d media errors, the control %d: the known decode error of docs/browser-facts.md, tolerated", v.Name, v.MediaErrors, res.Control.MediaErrors)
+				}
+			}
+			for _, msg := range compareWithControl(res, knownStartOvers) {
 				t.Error(msg)
 			}
 		})
@@ -47,7 +61,9 @@ func TestBrowserPlayerVsControl(t *testing.T) {
 }
 
 // compareWithControl returns what the relay.js viewers of res did clearly
-// worse than the control viewer beside them.
+// worse than the control viewer beside them; knownStartOvers is how many
+// media errors a viewer may have over the control's (a browser's known
+// defect that strikes viewers at random, not in step with the control).
 //
 // "Clearly": the control's waits plus half as many again and two more (a
 // busy machine makes both wait now and then, not in step), and stalled time
@@ -56,7 +72,7 @@ func TestBrowserPlayerVsControl(t *testing.T) {
 // its target from the live edge, is never further behind than that plus its
 // target; this holds only while the control has not skipped a hole (a skip
 // brings it closer to live), so it is checked only then.
-func compareWithControl(res liveResult) []string {
+func compareWithControl(res liveResult, knownStartOvers int) []string {
 	var out []string
 	c := res.Control
 	for _, v := range res.Player {
@@ -69,7 +85,7 @@ func compareWithControl(res liveResult) []string {
 		if lim := c.P50 + v.Target; c.GapSkips == 0 && v.P50 > lim {
 			out = append(out, fmt.Sprintf("%s: latency p50 %s, the control's %s plus the player's target %s", v.Name, secs(v.P50), secs(c.P50), secs(v.Target)))
 		}
-		if v.MediaErrors > c.MediaErrors {
+		if v.MediaErrors > c.MediaErrors+knownStartOvers {
 			out = append(out, fmt.Sprintf("%s: %d media errors, the control %d", v.Name, v.MediaErrors, c.MediaErrors))
 		}
 	}
