@@ -79,6 +79,17 @@ export class Backoff {
   }
 }
 
+/**
+ * The refusal a close code stands for: 4400-4599, the hub refused the
+ * connection with the HTTP status code - 4000 (see REFUSAL_SUBPROTOCOL);
+ * null for any other code.
+ * @param {string} url @param {number} code @param {string} reason
+ * @returns {RefusedError|null}
+ */
+export function closeRefusal(url, code, reason) {
+  return code >= 4400 && code < 4600 ? new RefusedError(url, code - 4000, reason) : null;
+}
+
 /** @param {Error} error @returns {{status?: number, reason?: string}} what an "error" event adds for a refusal */
 export function refusalOf(error) {
   return error instanceof RefusedError ? { status: error.status, reason: error.reason } : {};
@@ -227,8 +238,7 @@ export class Connection extends EventTarget {
       this._ws = null;
       this._dropped();
       if (this._ended) return;
-      // 4400-4599: the hub refused the connection (see REFUSAL_SUBPROTOCOL).
-      const refused = ev.code >= 4400 && ev.code < 4600 ? new RefusedError(this.url, ev.code - 4000, ev.reason) : null;
+      const refused = closeRefusal(this.url, ev.code, ev.reason);
       if (refused && !this._retryRefusal(refused.status)) {
         this._failed(refused);
         return;
