@@ -8,7 +8,7 @@
 
 import { Connection, asError, now } from "./relay-connection.js";
 import { PUBLISH_MIME_TYPES, codecsOf, pickMimeType } from "./relay-mime.js";
-import { WebMFrames, clusterStart, ebml, ebmlFloat, ebmlString, ebmlUint, opusHead } from "./relay-webm.js";
+import { WebMFrames, WebMMuxer } from "./relay-webm.js";
 
 // ---------------------------------------------------------------------------
 // A WebM recorder on WebCodecs, for browsers whose MediaRecorder cannot make
@@ -59,13 +59,9 @@ export class WebCodecsRecorder extends EventTarget {
     this.state = "inactive";
     this.ondataavailable = null;
     this.onerror = null;
-    this._out = []; // bytes made since the last dataavailable
-    this._cluster = -1; // the open Cluster's time (ms), -1 before the first
+    this._mux = new WebMMuxer(); // its bytes, made since the last dataavailable
     this._t0 = 0; // µs (performance.now): time 0 of the recording
     this._lastKey = -Infinity;
-    this._lastTime = {}; // track -> ms of its last frame
-    this._pending = []; // frames not written yet, in time order
-    this._written = 0; // ms of the last frame written
   }
 
   start(timeslice) {
@@ -131,6 +127,7 @@ export class WebCodecsRecorder extends EventTarget {
       arec.onerror = (e) => this._error(e.error || "audio MediaRecorder error");
       arec.start(100);
       this._arec = arec;
+      this._mux.audio = true; // video waits for audio (WebMMuxer.frame)
     } else {
       this._header(null);
     }
@@ -149,83 +146,21 @@ export class WebCodecsRecorder extends EventTarget {
     tick();
   }
 
-  /** The WebM header, before what was recorded so far: EBML, a Segment of unknown size, Info and Tracks. */
+  /** The WebM header, before what was recorded so far (see WebMMuxer.header). */
   _header(audio) {
     const [width, height] = this._size;
-    const tracks = [ebml(0xae, [
-      ebmlUint(0xd7, 1), ebmlUint(0x73c5, 1), ebmlUint(0x83, 1), ebmlString(0x86, "V_VP8"),
-      ebml(0xe0, [ebmlUint(0xb0, width), ebmlUint(0xba, height)]),
-    ])];
-    if (audio) {
-      tracks.push(ebml(0xae, [
-        ebmlUint(0xd7, 2), ebmlUint(0x73c5, 2), ebmlUint(0x83, 2), ebmlString(0x86, "A_OPUS"),
-        ebml(0x63a2, audio.codecPrivate || opusHead(audio.channels, audio.sampleRate)), ebmlUint(0x56bb, 80000000),
-        ebml(0xe1, [ebmlFloat(0xb5, audio.sampleRate), ebmlUint(0x9f, audio.channels)]),
-      ]));
-    }
-    this._out.unshift(
-      ebml(0x1a45dfa3, [ebmlUint(0x4286, 1), ebmlUint(0x42f7, 1), ebmlUint(0x42f2, 4), ebmlUint(0x42f3, 8),
-        ebmlString(0x4282, "webm"), ebmlUint(0x4287, 4), ebmlUint(0x4285, 2)]),
-      new Uint8Array([0x18, 0x53, 0x80, 0x67, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
-      ebml(0x1549a966, [ebmlUint(0x2ad7b1, 1000000), ebmlString(0x4d80, "segrelay relay.js"), ebmlString(0x5741, "segrelay relay.js")]),
-      ebml(0x1654ae6b, tracks),
-    );
+    this._mux.header(width, height, audio);
     this._headed = true;
   }
 
-  /**
-   * Takes one frame (time: µs, performance.now). Frames are written in time
-   * order across tracks (Chromium refuses a Cluster whose audio goes back in
-   * time after video), so a video frame waits until audio caught up with it,
-   * 500 ms at most; audio later than that is dropped.
-   */
+  /** Takes one frame (time: µs, performance.now) for the muxer (time: ms of the recording). */
   _block(track, time, key, data) {
-    const t = Math.max(0, Math.round((time - this._t0) / 1000)); // ms
-    const last = this._lastTime[track];
-    if (last !== undefined && t <= last) return; // two frames in one ms: MSE would keep only one
-    this._lastTime[track] = t;
-    const frame = { track, t, key, data };
-    const q = this._pending;
-    let i = q.length;
-    while (i > 0 && q[i - 1].t > t) i--;
-    q.splice(i, 0, frame);
-    const times = Object.values(this._lastTime);
-    const newest = Math.max(...times);
-    const mark = !this._arec ? newest : times.length === 2 ? Math.max(Math.min(...times), newest - 500) : newest - 500;
-    while (q.length && q[0].t <= mark) {
-      const f = q.shift();
-      this._write(f.track, f.t, f.key, f.data);
-    }
-  }
-
-  /** Writes one frame as a SimpleBlock; a video keyframe opens a Cluster. */
-  _write(track, t, key, data) {
-    if (track === 1 && key) {
-      this._out.push(clusterStart(t));
-      this._cluster = t;
-    } else if (this._cluster < 0) {
-      return; // nothing plays before the first keyframe
-    } else if (t - this._cluster > 30000) {
-      this._out.push(clusterStart(t)); // block times are 16 bits, relative to the Cluster
-      this._cluster = t;
-    }
-    if (t < this._written) return; // too late: a Cluster's blocks go forward in time
-    this._written = t;
-    const rel = t - this._cluster;
-    const block = new Uint8Array(4 + data.byteLength);
-    block[0] = 0x80 | track;
-    block[1] = (rel >> 8) & 0xff;
-    block[2] = rel & 0xff;
-    block[3] = key ? 0x80 : 0;
-    if (data instanceof Uint8Array) block.set(data, 4);
-    else data.copyTo(block.subarray(4));
-    this._out.push(ebml(0xa3, block));
+    this._mux.frame(track, Math.max(0, Math.round((time - this._t0) / 1000)), key, data);
   }
 
   _deliver() {
-    if (!this._out.length || !this._headed) return; // the header waits for the audio track's parameters
-    const blob = new Blob(this._out, { type: this.mimeType });
-    this._out = [];
+    if (!this._mux.out.length || !this._headed) return; // the header waits for the audio track's parameters
+    const blob = new Blob(this._mux.take(), { type: this.mimeType });
     if (this.ondataavailable) this.ondataavailable({ data: blob });
   }
 
@@ -237,7 +172,7 @@ export class WebCodecsRecorder extends EventTarget {
     }
     if (this._venc && this._venc.state === "configured") await this._venc.flush().catch(() => {});
     if (this._venc && this._venc.state !== "closed") this._venc.close();
-    for (const f of this._pending.splice(0)) this._write(f.track, f.t, f.key, f.data);
+    this._mux.flush();
     if (this._video) this._video.srcObject = null;
   }
 
