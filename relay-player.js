@@ -233,6 +233,231 @@ export class AppendQueue {
 }
 
 // ---------------------------------------------------------------------------
+// Playback control
+
+/**
+ * LatencyControl is the Player's playback control, which needs no
+ * MediaSource: it measures the rhythm media arrives in (the largest gap
+ * between arrivals, or the most media one burst of arrivals brought, over
+ * the last 15 s), and from it the latency to aim for; and it steers the
+ * video element to it: where to start, skipping a gap in what is buffered,
+ * jumping when far behind, nudging a decoder that does not move, and the
+ * playbackRate. The Player calls it with the time; it sets the video's
+ * currentTime and playbackRate, and counts jumps, gapSkips and nudges in
+ * stats.
+ */
+export class LatencyControl {
+  /**
+   * @param {HTMLVideoElement} video it reads buffered, currentTime, paused,
+   *   seeking, readyState and playbackRate, and sets currentTime and playbackRate
+   * @param {PlayOptions} options targetLatency, safetyMargin, jumpThreshold, maxPlaybackRate, backBuffer
+   * @param {{jumps: number, gapSkips: number, nudges: number}} stats
+   * @param {() => number} [clock] ms, performance.now by default
+   */
+  constructor(video, options, stats, clock = now) {
+    this.video = video;
+    this.options = options;
+    this.stats = stats;
+    this._now = clock;
+    this._lastRecv = 0; // when media was last received
+    this._gaps = []; // [t, seconds]: gaps between arrivals, and media brought by one arrival
+    this._burst = 0; // arrivals less than 0.5 s apart are one burst (of at most 10 s); this numbers them
+    this._burstStart = 0; // when the current burst began
+    this._burstMedia = 0; // seconds of media the current burst added
+    this._joinBurst = -1; // the burst that replays a live session to a new connection
+    this._edgeEnd = 0; // buffered end after the last append that grew it
+    this._edgeTime = 0; // when the media of that append was received
+    this._smooth = NaN; // latency, smoothed over about a second (the controller's input)
+    this._lastCT = -1;
+    this._stuckSince = 0;
+    // A seek decodes from the keyframe before its target: far from one it
+    // takes long (Chromium: about 0.15 s per second of GOP, measured), and
+    // the player is that much further behind when it lands. A jump must not
+    // cost more than it saves, or the player jumps again and again.
+    this._seekStart = 0; // when the last seek began (0: none running)
+    this._seekCost = 0; // seconds the last seek took
+    this._lastTrim = 0;
+  }
+
+  /**
+   * A session starts: its arrivals are measured afresh. joining: it replays
+   * a live session to a new connection, whose first burst says nothing
+   * about the stream's rhythm.
+   */
+  session(joining) {
+    this._gaps = [];
+    this._lastRecv = 0;
+    this._joinBurst = joining ? this._burst + 1 : -1;
+  }
+
+  /** Media arrived at t (ms): a gap since the last arrival, or a new burst. */
+  arrived(t) {
+    if (this._lastRecv && t - this._lastRecv > 30) this._gaps.push([t, (t - this._lastRecv) / 1000]);
+    // (A steady stream may run as one long burst: it brings media no faster
+    // than time passes, so it adds nothing below.)
+    if (!this._lastRecv || t - this._lastRecv > 500 || t - this._burstStart > 10000) {
+      this._burst++;
+      this._burstStart = t;
+      this._burstMedia = 0;
+    }
+    this._lastRecv = t;
+  }
+
+  /** The number of the burst of arrivals, for the appends of what arrived last. */
+  get burst() {
+    return this._burst;
+  }
+
+  /** A new MediaSource: nothing is buffered, the live edge is unknown. */
+  newMediaSource() {
+    this._edgeEnd = this._edgeTime = 0;
+  }
+
+  /**
+   * A media append is in (op: {t, burst}: when its media arrived, and in
+   * which burst): where the live edge is now, and how bursty arrivals are.
+   */
+  appended(op, end) {
+    if (end > this._edgeEnd + 1e-3 || !this._edgeTime) {
+      // A burst that brings seconds more media than the time it took to
+      // arrive (a legacy publisher's 5 s files) is followed by as long a
+      // wait: aim that far behind, or play it in a blink and stall until
+      // the next. (A steady stream brings media as fast as time passes.)
+      if (op.burst === this._burst && op.burst !== this._joinBurst) {
+        this._burstMedia += end - this._edgeEnd;
+        const excess = this._burstMedia - (op.t - this._burstStart) / 1000;
+        if (excess > 1) this._gaps.push([this._now(), excess]);
+      }
+      this._edgeEnd = end;
+      this._edgeTime = op.t;
+    }
+  }
+
+  /** Starts near the live edge: seeks there unless the playhead is close. */
+  start() {
+    const v = this.video;
+    const b = v.buffered;
+    if (b.length) {
+      const end = b.end(b.length - 1);
+      const target = this.target();
+      const since = (this._now() - this._edgeTime) / 1000;
+      const want = Math.max(b.start(b.length - 1), end - Math.max(0.05, target - since));
+      if (want - v.currentTime > 0.15 || v.currentTime < b.start(b.length - 1)) this.seek(want, "start");
+    }
+  }
+
+  /** The latency to aim for, in seconds (see PlayOptions.targetLatency). */
+  target() {
+    const t = this._now();
+    this._gaps = this._gaps.filter((g) => t - g[0] < 15000);
+    let gap = this._gaps.length ? 0 : 0.3; // before any is measured: a usual timeslice
+    for (const g of this._gaps) gap = Math.max(gap, g[1]);
+    return Math.max(this.options.targetLatency || 0, gap + this.options.safetyMargin);
+  }
+
+  seek(time, why) {
+    const v = this.video;
+    if (!isFinite(time) || Math.abs(v.currentTime - time) < 0.01) return;
+    this._smooth = NaN; // the estimate starts over from the new position
+    if (why === "jump") this.stats.jumps++;
+    else if (why === "gap") this.stats.gapSkips++;
+    else if (why === "nudge") this.stats.nudges++;
+    this._seekStart = this._now();
+    v.currentTime = time;
+  }
+
+  /** The video element seeked: what it cost. */
+  seeked() {
+    this._stuckSince = 0;
+    if (this._seekStart) this._seekCost = (this._now() - this._seekStart) / 1000;
+    this._seekStart = 0;
+  }
+
+  /**
+   * Steers playback at t (ms), b being the video's buffered ranges (not
+   * empty). Returns what it measured: ct, the smoothed latency, the target,
+   * lag (media buffered ahead), stuck (ms the playhead has not moved while
+   * playing), moving; gap: it seeked over a gap (nothing more this tick);
+   * steered: the video was playing and not seeking, so it steered.
+   */
+  steer(t, b) {
+    const v = this.video;
+    const ct = v.currentTime;
+    const end = b.end(b.length - 1);
+    const since = this._edgeTime ? (t - this._edgeTime) / 1000 : 0;
+    const lag = Math.max(0, end - ct);
+    const latency = lag + since;
+    const target = this.target();
+    // What arrives is bursty (a blob's media rarely spans exactly the time
+    // between blobs), so the instantaneous estimate wobbles by a tenth of a
+    // second; steer by its average over about a second.
+    this._smooth = isNaN(this._smooth) ? latency : this._smooth + 0.1 * (latency - this._smooth);
+    const smooth = this._smooth;
+
+    // Is the playhead inside buffered media? If not (a gap after skipped
+    // media, a start before the first range), go to the next range.
+    let i = -1;
+    for (let k = 0; k < b.length; k++) {
+      if (ct >= b.start(k) - 0.01 && ct < b.end(k)) {
+        i = k;
+        break;
+      }
+    }
+    const moving = ct !== this._lastCT;
+    this._lastCT = ct;
+    if (moving || v.paused) this._stuckSince = 0;
+    else if (!this._stuckSince) this._stuckSince = t;
+    const stuck = this._stuckSince ? t - this._stuckSince : 0;
+
+    if (i < 0 || (i < b.length - 1 && b.end(i) - ct < 0.15 && stuck > 150)) {
+      for (let k = 0; k < b.length; k++) {
+        if (b.start(k) > ct) {
+          this.seek(b.start(k) + 0.001, "gap");
+          return { ct, smooth, target, lag, stuck, moving, gap: true, steered: false };
+        }
+      }
+    }
+
+    const steered = !v.paused && !v.seeking;
+    if (steered) {
+      if (smooth > target + Math.max(this.options.jumpThreshold, 2 * this._seekCost) && end - ct > 0.1) {
+        // Far behind (a background tab, a long stall): jump.
+        this.seek(Math.max(b.start(b.length - 1), end - Math.max(0.05, target - since)), "jump");
+      } else if (stuck > 1000 && lag > 0.3 && v.readyState < 3) {
+        // Data is there but playback does not move: nudge the decoder.
+        this.seek(ct + 0.01, "nudge");
+      }
+      if (v.readyState >= 3) {
+        const excess = smooth - target;
+        const cur = v.playbackRate;
+        let rate = 1;
+        if (excess > 0.08 || (cur > 1 && excess > 0.02)) rate = 1 + Math.max(0.05, excess * 0.5);
+        else if (excess < -0.1) rate = 0.9; // too close to the edge: slow down before it stalls
+        rate = Math.min(this.options.maxPlaybackRate, Math.round(rate * 20) / 20);
+        if (rate !== cur) v.playbackRate = rate;
+      }
+    }
+    return { ct, smooth, target, lag, stuck, moving, gap: false, steered };
+  }
+
+  /**
+   * Where to trim played media at t, keeping backBuffer seconds behind ct:
+   * remove [0, the returned time); 0: nothing to remove. At most every 5 s.
+   */
+  trimTo(t, b, ct) {
+    if (t - this._lastTrim > 5000) {
+      this._lastTrim = t;
+      const keep = Math.max(1, this.options.backBuffer);
+      const start = b.start(0);
+      if (ct - start > keep + 5) {
+        return ct - keep;
+      }
+    }
+    return 0;
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Player
 
 /**
@@ -335,7 +560,6 @@ export class Player extends Connection {
     this._live = false; // a publisher session is on
     this._lastSeq = 0;
     this._lastMsg = 0; // when any message was last received (ms, performance.now)
-    this._lastRecv = 0; // when media was last received
     this._unplayable = ""; // the session's mime when it cannot be played
     this._waitKey = true; // drop media until a keyframe
     /** @type {WebMAppender|null} */ this._webm = null; // the session's WebM media, as MSE wants it
@@ -348,26 +572,10 @@ export class Player extends Connection {
     // Playback control: where the live edge is, how far behind it to play.
     this._resync = true; // start the next media near the live edge
     this._settle = 0;
-    this._gaps = []; // [t, seconds]: gaps between arrivals, and media brought by one arrival
-    this._burst = 0; // arrivals less than 0.5 s apart are one burst (of at most 10 s); this numbers them
-    this._burstStart = 0; // when the current burst began
-    this._burstMedia = 0; // seconds of media the current burst added
-    this._joinBurst = -1; // the burst that replays a live session to a new connection
-    this._edgeEnd = 0; // buffered end after the last append that grew it
-    this._edgeTime = 0; // when the media of that append was received
-    this._smooth = NaN; // latency, smoothed over about a second (the controller's input)
-    this._lastCT = -1;
-    this._stuckSince = 0;
-    // A seek decodes from the keyframe before its target: far from one it
-    // takes long (Chromium: about 0.15 s per second of GOP, measured), and
-    // the player is that much further behind when it lands. A jump must not
-    // cost more than it saves, or the player jumps again and again.
-    this._seekStart = 0; // when the last seek began (0: none running)
-    this._seekCost = 0; // seconds the last seek took
+    this._ctl = new LatencyControl(video, this.options, this.stats);
     this._userPaused = false;
     this._selfPause = false;
     this._lastLatencyEvent = 0;
-    this._lastTrim = 0;
 
     this._onVideoEvent = (e) => this._videoEvent(e);
     for (const type of ["pause", "play", "playing", "waiting", "error", "seeked"]) video.addEventListener(type, this._onVideoEvent);
@@ -487,12 +695,10 @@ export class Player extends Connection {
     const mime = String(msg.mime || "");
     this._live = true;
     this._resync = true;
-    this._gaps = [];
-    this._lastRecv = 0;
     // A start right after connecting replays a live session: its first burst
     // is the latest GOP, old media all at once, which says nothing about the
     // stream's rhythm. A start that comes later brings new media.
-    this._joinBurst = now() - this._openedAt < 150 ? this._burst + 1 : -1;
+    this._ctl.session(now() - this._openedAt < 150);
     this._waitKey = true;
     this.streamName = msg.stream || this.streamName;
     this.stats.sessions++;
@@ -529,15 +735,7 @@ export class Player extends Connection {
       return;
     }
     this._waitKey = false;
-    if (this._lastRecv && t - this._lastRecv > 30) this._gaps.push([t, (t - this._lastRecv) / 1000]);
-    // (A steady stream may run as one long burst: it brings media no faster
-    // than time passes, so it adds nothing below.)
-    if (!this._lastRecv || t - this._lastRecv > 500 || t - this._burstStart > 10000) {
-      this._burst++;
-      this._burstStart = t;
-      this._burstMedia = 0;
-    }
-    this._lastRecv = t;
+    this._ctl.arrived(t);
     this.stats.segments++;
     this.stats.bytes += data.byteLength;
     if (this._mse.queuedBytes() > 64 * 1024 * 1024) {
@@ -554,13 +752,13 @@ export class Player extends Connection {
       this._webm.reset();
     }
     const append = this._webm ? this._webm.take(data) : data;
-    if (append.byteLength) this._mse.push({ kind: "media", data: append, bytes: append.byteLength, t, keyframe: !!hdr.keyframe, burst: this._burst });
+    if (append.byteLength) this._mse.push({ kind: "media", data: append, bytes: append.byteLength, t, keyframe: !!hdr.keyframe, burst: this._ctl.burst });
   }
 
   /** Appends what the WebMAppender holds: the session ends, a new init or a gap comes, or nothing came for a while. */
   _appendHeld() {
     const held = this._webm && this._webm.flush();
-    if (held && this._mse) this._mse.push({ kind: "media", data: held, bytes: held.byteLength, t: now(), keyframe: false, burst: this._burst });
+    if (held && this._mse) this._mse.push({ kind: "media", data: held, bytes: held.byteLength, t: now(), keyframe: false, burst: this._ctl.burst });
   }
 
   // --- MediaSource: which one, and starting over (AppendQueue feeds it)
@@ -571,7 +769,7 @@ export class Player extends Connection {
     this._detach();
     if (!first) this.stats.resets++;
     this._resync = true;
-    this._edgeEnd = this._edgeTime = 0;
+    this._ctl.newMediaSource();
     this._webm = null; // the hub sends an init before media
     this._mse = new AppendQueue(this._MS, this.video, mime, {
       appended: (op, end) => this._appended(op, end),
@@ -619,21 +817,9 @@ export class Player extends Connection {
 
   // --- playback control
 
-  /** A media append is in: where the live edge is now, and how bursty arrivals are. */
+  /** A media append is in (see LatencyControl.appended). */
   _appended(op, end) {
-    if (end > this._edgeEnd + 1e-3 || !this._edgeTime) {
-      // A burst that brings seconds more media than the time it took to
-      // arrive (a legacy publisher's 5 s files) is followed by as long a
-      // wait: aim that far behind, or play it in a blink and stall until
-      // the next. (A steady stream brings media as fast as time passes.)
-      if (op.burst === this._burst && op.burst !== this._joinBurst) {
-        this._burstMedia += end - this._edgeEnd;
-        const excess = this._burstMedia - (op.t - this._burstStart) / 1000;
-        if (excess > 1) this._gaps.push([now(), excess]);
-      }
-      this._edgeEnd = end;
-      this._edgeTime = op.t;
-    }
+    this._ctl.appended(op, end);
     if (this._resync) this._scheduleResync();
   }
 
@@ -644,37 +830,9 @@ export class Player extends Connection {
       if (!this._resync || !this._mse || !this._mse.hasSourceBuffer()) return;
       if (this._mse.busy()) return this._scheduleResync();
       this._resync = false;
-      const v = this.video;
-      const b = v.buffered;
-      if (b.length) {
-        const end = b.end(b.length - 1);
-        const target = this._target();
-        const since = (now() - this._edgeTime) / 1000;
-        const want = Math.max(b.start(b.length - 1), end - Math.max(0.05, target - since));
-        if (want - v.currentTime > 0.15 || v.currentTime < b.start(b.length - 1)) this._seek(want, "start");
-      }
+      this._ctl.start();
       if (this.options.autoplay && !this._userPaused) this._play();
     }, 40);
-  }
-
-  /** The latency to aim for, in seconds (see PlayOptions.targetLatency). */
-  _target() {
-    const t = now();
-    this._gaps = this._gaps.filter((g) => t - g[0] < 15000);
-    let gap = this._gaps.length ? 0 : 0.3; // before any is measured: a usual timeslice
-    for (const g of this._gaps) gap = Math.max(gap, g[1]);
-    return Math.max(this.options.targetLatency || 0, gap + this.options.safetyMargin);
-  }
-
-  _seek(time, why) {
-    const v = this.video;
-    if (!isFinite(time) || Math.abs(v.currentTime - time) < 0.01) return;
-    this._smooth = NaN; // the estimate starts over from the new position
-    if (why === "jump") this.stats.jumps++;
-    else if (why === "gap") this.stats.gapSkips++;
-    else if (why === "nudge") this.stats.nudges++;
-    this._seekStart = now();
-    v.currentTime = time;
   }
 
   _play() {
@@ -713,9 +871,7 @@ export class Player extends Connection {
         if (this._mse && v.error) this._recover("media error " + v.error.code + (v.error.message ? ": " + v.error.message : ""));
         break;
       case "seeked":
-        this._stuckSince = 0;
-        if (this._seekStart) this._seekCost = (now() - this._seekStart) / 1000;
-        this._seekStart = 0;
+        this._ctl.seeked();
         break;
     }
   }
@@ -737,83 +893,24 @@ export class Player extends Connection {
       if (this._live && this.status !== "reconnecting" && this.status !== "error" && !b.length) this._setStatus("buffering");
       return;
     }
-    const ct = v.currentTime;
-    const end = b.end(b.length - 1);
-    const since = this._edgeTime ? (t - this._edgeTime) / 1000 : 0;
-    const lag = Math.max(0, end - ct);
-    const latency = lag + since;
-    const target = this._target();
-    // What arrives is bursty (a blob's media rarely spans exactly the time
-    // between blobs), so the instantaneous estimate wobbles by a tenth of a
-    // second; steer by its average over about a second.
-    this._smooth = isNaN(this._smooth) ? latency : this._smooth + 0.1 * (latency - this._smooth);
-    const smooth = this._smooth;
-    this.latency = smooth;
-
-    // Is the playhead inside buffered media? If not (a gap after skipped
-    // media, a start before the first range), go to the next range.
-    let i = -1;
-    for (let k = 0; k < b.length; k++) {
-      if (ct >= b.start(k) - 0.01 && ct < b.end(k)) {
-        i = k;
-        break;
-      }
-    }
-    const moving = ct !== this._lastCT;
-    this._lastCT = ct;
-    if (moving || v.paused) this._stuckSince = 0;
-    else if (!this._stuckSince) this._stuckSince = t;
-    const stuck = this._stuckSince ? t - this._stuckSince : 0;
-
-    if (i < 0 || (i < b.length - 1 && b.end(i) - ct < 0.15 && stuck > 150)) {
-      for (let k = 0; k < b.length; k++) {
-        if (b.start(k) > ct) {
-          this._seek(b.start(k) + 0.001, "gap");
-          return;
-        }
-      }
-    }
-
-    if (!v.paused && !v.seeking) {
-      if (smooth > target + Math.max(this.options.jumpThreshold, 2 * this._seekCost) && end - ct > 0.1) {
-        // Far behind (a background tab, a long stall): jump.
-        this._seek(Math.max(b.start(b.length - 1), end - Math.max(0.05, target - since)), "jump");
-      } else if (stuck > 1000 && lag > 0.3 && v.readyState < 3) {
-        // Data is there but playback does not move: nudge the decoder.
-        this._seek(ct + 0.01, "nudge");
-      }
-      if (v.readyState >= 3) {
-        const excess = smooth - target;
-        const cur = v.playbackRate;
-        let rate = 1;
-        if (excess > 0.08 || (cur > 1 && excess > 0.02)) rate = 1 + Math.max(0.05, excess * 0.5);
-        else if (excess < -0.1) rate = 0.9; // too close to the edge: slow down before it stalls
-        rate = Math.min(this.options.maxPlaybackRate, Math.round(rate * 20) / 20);
-        if (rate !== cur) v.playbackRate = rate;
-      }
-    } else if (v.paused && this.options.autoplay && !this._userPaused) {
-      this._play();
-    }
+    const c = this._ctl.steer(t, b);
+    this.latency = c.smooth;
+    if (c.gap) return; // it skipped to the next range
+    if (!c.steered && v.paused && this.options.autoplay && !this._userPaused) this._play();
 
     if (this._live && this.status !== "reconnecting") {
-      if (!v.paused && v.readyState < 3 && stuck > 1000) this._setStatus("stalled", "playback is not moving");
-      else if (!v.paused && moving) this._setStatus("live");
+      if (!v.paused && v.readyState < 3 && c.stuck > 1000) this._setStatus("stalled", "playback is not moving");
+      else if (!v.paused && c.moving) this._setStatus("live");
     }
 
     if (t - this._lastLatencyEvent >= 1000) {
       this._lastLatencyEvent = t;
-      this._emit("latency", { latency: smooth, target, lag, playbackRate: v.playbackRate });
+      this._emit("latency", { latency: c.smooth, target: c.target, lag: c.lag, playbackRate: v.playbackRate });
     }
 
     // Keep backBuffer seconds of played media; drop the rest.
-    if (t - this._lastTrim > 5000) {
-      this._lastTrim = t;
-      const keep = Math.max(1, this.options.backBuffer);
-      const start = b.start(0);
-      if (ct - start > keep + 5) {
-        this._mse.removeFirst(0, ct - keep);
-      }
-    }
+    const trim = this._ctl.trimTo(t, b, c.ct);
+    if (trim) this._mse.removeFirst(0, trim);
   }
 }
 
