@@ -162,19 +162,33 @@ test("AppendQueue waits for sourceopen, then appends one operation at a time, in
   assert.equal(q.queuedBytes(), 0);
 });
 
+test("AppendQueue waits while the SourceBuffer is busy", () => {
+  const { q, calls, open } = openQueue();
+  const sb = open();
+  sb.updating = true; // busy with what the queue did not start
+  q.push(media(10));
+  assert.deepEqual(sb.log, []);
+  assert.deepEqual(calls, [], "no InvalidStateError");
+  sb.updating = false;
+  q.removeFirst(0, 1); // the next pump
+  assert.deepEqual(sb.log, [["remove", 0, 1]]);
+});
+
 test("AppendQueue puts what follows a new init after what it has", () => {
   const { q, open } = openQueue();
   const sb = open();
   q.push(init());
   assert.deepEqual(sb.log.map((x) => x[0]), ["append"], "the first init: no abort");
   sb.done([]);
+  sb.timestampOffset = 7;
   q.push(init()); // a new init, nothing buffered yet: abort, timestampOffset stays
+  assert.equal(sb.timestampOffset, 7);
   sb.done([]);
   q.push(media(5));
   sb.done([[0, 4.25]]);
   q.push(init());
   assert.deepEqual(sb.log.map((x) => x[0]), ["append", "abort", "append", "append", "abort", "append"]);
-  assert.deepEqual(sb.log[1], ["abort", 0]);
+  assert.deepEqual(sb.log[1], ["abort", 7]);
   assert.equal(sb.timestampOffset, 4.25, "the new media follows on");
 });
 
@@ -241,7 +255,7 @@ test("AppendQueue drops an append that still does not fit, and goes on", () => {
   q.push(next);
   assert.deepEqual(sb.log.at(-1), ["remove", 0, 19]);
   sb.throwOnAppend = new DOMException("full", "QuotaExceededError"); // again, once evicted: dropped
-  sb.done([[19, 30]]);
+  sb.done([[5, 30]]); // (there would be more to free: an append is evicted for once only)
   assert.deepEqual(calls.map((c) => c[0]), ["evicted", "dropped"]);
   assert.equal(calls[1][1], big);
   assert.deepEqual(sb.log.at(-1), ["append", next.data], "the next one goes in");
@@ -418,6 +432,11 @@ test("LatencyControl starts near the live edge", () => {
   close.ctl.start();
   assert.deepEqual(close.video.seeks, [], "within 0.15 s of it: no seek");
   assert.equal(close.stats.jumps, 0);
+  const before = control([[5, 5.1]]);
+  edge(before, 5.1);
+  before.play(4.95); // within 0.15 s of where it would go, but before the range
+  before.ctl.start();
+  assert.deepEqual(before.video.seeks, [5]);
   const empty = control([]);
   empty.ctl.start();
   assert.deepEqual(empty.video.seeks, []);
@@ -478,11 +497,18 @@ test("LatencyControl jumps when far behind, unless seeking costs more than it sa
   c.tick(0);
   assert.equal(c.stats.jumps, 2);
   near(c.video.seeks[1], 21 - 0.45);
-  const just = control([[0, 20]]);
+  const just = control([[0, 20]], { targetLatency: 0.5 });
   edge(just, 20);
-  just.play(20 - 1.45); // exactly jumpThreshold over the target
+  just.play(18.5); // 1.5 s behind: exactly jumpThreshold over the target
   just.tick(0);
   assert.equal(just.stats.jumps, 0, "at the threshold: no jump");
+  // The time since the newest media arrived counts: nothing came for 2 s.
+  const quiet = control([[0, 20]]);
+  edge(quiet, 20);
+  quiet.play(19.55); // on target behind the edge...
+  quiet.tick(2000); // ...2 s ago
+  assert.equal(quiet.stats.jumps, 1);
+  near(quiet.video.seeks[0], 19.95, "as near the edge as it goes");
 });
 
 test("LatencyControl skips gaps in what is buffered", () => {
@@ -519,9 +545,9 @@ test("LatencyControl skips gaps in what is buffered", () => {
 });
 
 test("LatencyControl nudges a decoder that does not move", () => {
-  // (At 100 s: ct + 0.01 is 0.01 away from ct in doubles. At 9 s it is
-  // 0.00999..., and seek() takes that for no move: see the report of this
-  // test's commit.)
+  // (At 100 s, ct + 0.01 is 0.01 or more from ct in doubles. At 9 s it is
+  // 0.00999..., which seek() takes for no move (under 0.01): there the
+  // nudge does nothing, at about 6 playhead positions in 10. Left as it is.)
   const c = control([[0, 101]], { jumpThreshold: 100 });
   edge(c, 101);
   c.play(100);
@@ -535,9 +561,9 @@ test("LatencyControl nudges a decoder that does not move", () => {
   assert.equal(c.stats.nudges, 1);
   assert.deepEqual(c.video.seeks, [100.01]);
   c.ctl.seeked();
-  const s = control([[0, 10]], { jumpThreshold: 100 });
-  edge(s, 10);
-  s.play(9.8); // less than 0.3 s buffered ahead: waiting for data, not stuck
+  const s = control([[0, 100.2]], { jumpThreshold: 100 });
+  edge(s, 100.2);
+  s.play(100); // less than 0.3 s buffered ahead: waiting for data, not stuck
   s.video.readyState = 2;
   s.tick();
   s.tick(1);

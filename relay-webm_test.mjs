@@ -370,7 +370,7 @@ test("WebMMuxer: with audio, video waits for it up to 500 ms, and late audio is 
   mux.frame(1, 1300, false, d);
   mux.frame(1, 1800, false, d);
   assert.deepEqual(blocks().slice(5), [[2, 700], [1, 1300]], "video 500 ms ahead of the audio is written");
-  mux.frame(2, 1000, true, d); // older than what was written: dropped
+  mux.frame(2, 1299, true, d); // older than what was written, by 1 ms: dropped
   mux.frame(1, 1900, false, d);
   assert.deepEqual(blocks().slice(7), []);
   mux.flush();
