@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,20 +43,28 @@ func TestRelayDTSServed(t *testing.T) {
 	assert.Equal(t, http.StatusNotModified, resp.StatusCode)
 }
 
-// relay.d.ts declares exactly what relay.js exports.
+// relay.d.ts declares exactly what relay.js exports: its own exports and
+// the names it re-exports from the modules beside it.
 func TestRelayDTSMatchesExports(t *testing.T) {
 	exports := func(file string, re *regexp.Regexp) []string {
 		b, err := os.ReadFile(file)
 		require.NoError(t, err)
 		var names []string
 		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
-			names = append(names, m[1])
+			if m[1] != "" {
+				names = append(names, m[1])
+			}
+			for _, n := range strings.Split(m[2], ",") {
+				if n = strings.TrimSpace(n); n != "" {
+					names = append(names, n)
+				}
+			}
 		}
 		slices.Sort(names)
 		return names
 	}
-	js := exports("relay.js", regexp.MustCompile(`(?m)^export (?:const|function|class) (\w+)`))
-	dts := exports("relay.d.ts", regexp.MustCompile(`(?m)^export declare (?:const|function|class) (\w+)`))
+	js := exports("relay.js", regexp.MustCompile(`(?m)^export (?:(?:const|function|class) (\w+)|\{([^}]*)\} from )`))
+	dts := exports("relay.d.ts", regexp.MustCompile(`(?m)^export declare (?:const|function|class) (\w+)()`))
 	require.NotEmpty(t, js)
 	assert.Equal(t, js, dts)
 }
@@ -87,17 +96,37 @@ func TestRelayDTSTypeCheck(t *testing.T) {
 	require.NoError(t, err, "tsc: %s", out)
 }
 
-// TestRelayJSServed checks the hub serves relay.js and the module it
-// imports (no browser needed).
+// TestRelayJSServed checks the hub serves relay.js and every module it
+// imports, and those they import (no browser needed).
 func TestRelayJSServed(t *testing.T) {
-	for _, file := range []string{"relay.js", "relay-webm.js"} {
+	importRE := regexp.MustCompile(`(?m)^(?:import|export) \{[^}]*\} from "\./([^"]+)";`)
+	seen := map[string]bool{}
+	var src strings.Builder
+	for todo := []string{"relay.js"}; len(todo) > 0; todo = todo[1:] {
+		file := todo[0]
+		if seen[file] {
+			continue
+		}
+		seen[file] = true
+		require.Contains(t, clientFiles, file, "a module the client imports is not served")
 		t.Run(file, func(t *testing.T) { testClientModuleServed(t, file) })
+		js, err := os.ReadFile(file)
+		require.NoError(t, err)
+		src.Write(js)
+		for _, m := range importRE.FindAllStringSubmatch(string(js), -1) {
+			todo = append(todo, m[1])
+		}
 	}
-	// relay.js is an ES module with the documented exports.
-	js, err := os.ReadFile("relay.js")
-	require.NoError(t, err)
-	for _, name := range []string{"export function publish(", "export function play(", "export class Publisher", "export class Player", `SUBPROTOCOL = "segrelay.v1"`, `from "./relay-webm.js"`} {
-		assert.Contains(t, string(js), name)
+	for name, f := range clientFiles {
+		if strings.HasSuffix(name, ".js") {
+			assert.True(t, seen[name], "%s is served but nothing imports it", name)
+			assert.Equal(t, name, f.name)
+		}
+	}
+	assert.Len(t, seen, 6, "relay.js and the five modules beside it")
+	// The modules are ES modules with the documented exports.
+	for _, name := range []string{"export function publish(", "export function play(", "export class Publisher", "export class Player", `SUBPROTOCOL = "segrelay.v1"`} {
+		assert.Contains(t, src.String(), name)
 	}
 }
 
@@ -137,9 +166,13 @@ func testClientModuleServed(t *testing.T, file string) {
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
 }
 
-// TestRelayJSUnits runs the node unit tests of relay.js's modules
-// (relay-webm_test.mjs: every recording of testdata/recordings and a hub
-// capture through the WebMAppender). Without node the test skips, except
+// TestRelayJSUnits runs the node unit tests of relay.js's modules, every
+// relay-*_test.mjs: relay-connection_test.mjs (Connection's reconnections
+// and refusals, Backoff), relay-mime_test.mjs (MIME picking, codecs,
+// tracks), relay-player_test.mjs (AppendQueue, the latency controller),
+// relay-webm_test.mjs (every recording of testdata/recordings and a hub
+// capture through the WebMAppender; the WebCodecs recorder's muxer) and
+// relay_test.mjs (relay.js's exports). Without node the test skips, except
 // under CI=true (.ci/run installs node).
 func TestRelayJSUnits(t *testing.T) {
 	node, err := exec.LookPath("node")
@@ -149,9 +182,15 @@ func TestRelayJSUnits(t *testing.T) {
 		}
 		t.Skip("node not found: relay.js unit tests not run")
 	}
-	cmd := exec.Command(node, "--test", "relay-webm_test.mjs")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "node --test relay-webm_test.mjs:\n%s", out)
-	assert.Regexp(t, regexp.MustCompile(`(?m)^# fail 0$`), string(out))
-	assert.NotRegexp(t, regexp.MustCompile(`(?m)^# pass 0$`), string(out), "no test ran")
+	files, err := filepath.Glob("relay*_test.mjs")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(f, func(t *testing.T) {
+			out, err := exec.Command(node, "--test", f).CombinedOutput()
+			require.NoError(t, err, "node --test %s:\n%s", f, out)
+			assert.Regexp(t, regexp.MustCompile(`(?m)^# fail 0$`), string(out))
+			assert.NotRegexp(t, regexp.MustCompile(`(?m)^# pass 0$`), string(out), "no test ran")
+		})
+	}
 }

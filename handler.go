@@ -17,7 +17,9 @@ import (
 //	                     PUT or POST: a publisher whose WebM is the request body (serveIngest)
 //	/{stream}/subscribe  WebSocket: a subscriber
 //	/{stream}/live.webm  GET: the stream as one endless WebM response (serveLive); HEAD: is it live
-//	/relay.js            the browser client (it imports /relay-webm.js)
+//	/relay.js            the browser client, its entry point; it imports the
+//	                     modules beside it: /relay-connection.js, /relay-mime.js,
+//	                     /relay-publisher.js, /relay-player.js, /relay-webm.js
 //	/relay.d.ts          its TypeScript types
 //
 // A client that asks for the subprotocol "segrelay.v1" speaks protocol v1;

@@ -1,7 +1,8 @@
 // relay-webm.js: the WebM of segrelay's browser client, which needs no
-// browser: the EBML writer and frame reader the WebCodecs recorder muxes
-// with, and the WebMAppender, WebM as a SourceBuffer wants it. relay.js
-// imports it; the Hub serves it beside relay.js ({mount}/relay-webm.js);
+// browser: the EBML writer, the frame reader and WebMMuxer, with which the
+// WebCodecs recorder writes its WebM, and the WebMAppender, WebM as a
+// SourceBuffer wants it. relay.js imports it (through relay-publisher.js
+// and relay-player.js); the Hub serves it beside relay.js ({mount}/relay-webm.js);
 // node runs its unit tests (relay-webm_test.mjs, fed with the recordings
 // in testdata/). Not an API of its own: import relay.js.
 
@@ -508,5 +509,110 @@ export class WebMAppender {
       if (shifted < -32768 || shifted > 32767) return false;
     }
     return true;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The WebM the WebCodecs recorder writes
+
+/**
+ * WebMMuxer writes the WebM of relay.js's WebCodecsRecorder: VP8 video in
+ * track 1, with a Cluster at each keyframe, and Opus audio in track 2, as
+ * SimpleBlocks of millisecond times. out holds the bytes made since the
+ * last take(); the header goes before them once the audio's parameters are
+ * known.
+ */
+export class WebMMuxer {
+  constructor() {
+    this.out = []; // bytes made since the last take()
+    /** Whether audio is recorded: video frames wait for it (see frame). */
+    this.audio = false;
+    this._cluster = -1; // the open Cluster's time (ms), -1 before the first
+    this._lastTime = {}; // track -> ms of its last frame
+    this._pending = []; // frames not written yet, in time order
+    this._written = 0; // ms of the last frame written
+  }
+
+  /** The bytes made since the last take(), header first; out starts over. */
+  take() {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  /** The WebM header, before what was recorded so far: EBML, a Segment of unknown size, Info and Tracks. */
+  header(width, height, audio) {
+    const tracks = [ebml(0xae, [
+      ebmlUint(0xd7, 1), ebmlUint(0x73c5, 1), ebmlUint(0x83, 1), ebmlString(0x86, "V_VP8"),
+      ebml(0xe0, [ebmlUint(0xb0, width), ebmlUint(0xba, height)]),
+    ])];
+    if (audio) {
+      tracks.push(ebml(0xae, [
+        ebmlUint(0xd7, 2), ebmlUint(0x73c5, 2), ebmlUint(0x83, 2), ebmlString(0x86, "A_OPUS"),
+        ebml(0x63a2, audio.codecPrivate || opusHead(audio.channels, audio.sampleRate)), ebmlUint(0x56bb, 80000000),
+        ebml(0xe1, [ebmlFloat(0xb5, audio.sampleRate), ebmlUint(0x9f, audio.channels)]),
+      ]));
+    }
+    this.out.unshift(
+      ebml(0x1a45dfa3, [ebmlUint(0x4286, 1), ebmlUint(0x42f7, 1), ebmlUint(0x42f2, 4), ebmlUint(0x42f3, 8),
+        ebmlString(0x4282, "webm"), ebmlUint(0x4287, 4), ebmlUint(0x4285, 2)]),
+      new Uint8Array([0x18, 0x53, 0x80, 0x67, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+      ebml(0x1549a966, [ebmlUint(0x2ad7b1, 1000000), ebmlString(0x4d80, "segrelay relay.js"), ebmlString(0x5741, "segrelay relay.js")]),
+      ebml(0x1654ae6b, tracks),
+    );
+  }
+
+  /**
+   * Takes one frame (t: ms of the recording; data: a Uint8Array, or an
+   * EncodedVideoChunk). Frames are written in time order across tracks
+   * (Chromium refuses a Cluster whose audio goes back in time after video),
+   * so with audio a video frame waits until audio caught up with it, 500 ms
+   * at most; audio later than that is dropped.
+   */
+  frame(track, t, key, data) {
+    const last = this._lastTime[track];
+    if (last !== undefined && t <= last) return; // two frames in one ms: MSE would keep only one
+    this._lastTime[track] = t;
+    const frame = { track, t, key, data };
+    const q = this._pending;
+    let i = q.length;
+    while (i > 0 && q[i - 1].t > t) i--;
+    q.splice(i, 0, frame);
+    const times = Object.values(this._lastTime);
+    const newest = Math.max(...times);
+    const mark = !this.audio ? newest : times.length === 2 ? Math.max(Math.min(...times), newest - 500) : newest - 500;
+    while (q.length && q[0].t <= mark) {
+      const f = q.shift();
+      this._write(f.track, f.t, f.key, f.data);
+    }
+  }
+
+  /** Writes the frames that wait (the recording ends). */
+  flush() {
+    for (const f of this._pending.splice(0)) this._write(f.track, f.t, f.key, f.data);
+  }
+
+  /** Writes one frame as a SimpleBlock; a video keyframe opens a Cluster. */
+  _write(track, t, key, data) {
+    if (track === 1 && key) {
+      this.out.push(clusterStart(t));
+      this._cluster = t;
+    } else if (this._cluster < 0) {
+      return; // nothing plays before the first keyframe
+    } else if (t - this._cluster > 30000) {
+      this.out.push(clusterStart(t)); // block times are 16 bits, relative to the Cluster
+      this._cluster = t;
+    }
+    if (t < this._written) return; // too late: a Cluster's blocks go forward in time
+    this._written = t;
+    const rel = t - this._cluster;
+    const block = new Uint8Array(4 + data.byteLength);
+    block[0] = 0x80 | track;
+    block[1] = (rel >> 8) & 0xff;
+    block[2] = rel & 0xff;
+    block[3] = key ? 0x80 : 0;
+    if (data instanceof Uint8Array) block.set(data, 4);
+    else data.copyTo(block.subarray(4));
+    this.out.push(ebml(0xa3, block));
   }
 }

@@ -11,13 +11,23 @@ import (
 
 // relayJS is the browser client, relay.js: the ES module with publish()
 // (MediaRecorder → protocol v1) and play() (protocol v1 → Media Source
-// Extensions); relayWebM, relay-webm.js, the WebM it reads and writes,
-// which it imports. relayDTS is their TypeScript types. The Hub serves
-// them, embedded, relative to its mount point, so they always match the
-// hub.
+// Extensions), the entry point, which re-exports the modules it imports:
+// relay-connection.js (the WebSocket, refusals, backoff), relay-mime.js
+// (MIME types), relay-publisher.js, relay-player.js, and relay-webm.js (the
+// WebM it reads and writes). relayDTS is their TypeScript types. The Hub
+// serves them, embedded, relative to its mount point, so they always match
+// the hub.
 var (
 	//go:embed relay.js
 	relayJS []byte
+	//go:embed relay-connection.js
+	relayConnection []byte
+	//go:embed relay-mime.js
+	relayMIME []byte
+	//go:embed relay-publisher.js
+	relayPublisher []byte
+	//go:embed relay-player.js
+	relayPlayer []byte
 	//go:embed relay-webm.js
 	relayWebM []byte
 	//go:embed relay.d.ts
@@ -43,9 +53,13 @@ func newClientFile(name, contentType string, data []byte) *clientFile {
 // have no registered media type; application/typescript is what Deno and
 // most servers use.
 var clientFiles = map[string]*clientFile{
-	"relay.js":      newClientFile("relay.js", "text/javascript; charset=utf-8", relayJS),
-	"relay-webm.js": newClientFile("relay-webm.js", "text/javascript; charset=utf-8", relayWebM),
-	"relay.d.ts":    newClientFile("relay.d.ts", "application/typescript; charset=utf-8", relayDTS),
+	"relay.js":            newClientFile("relay.js", "text/javascript; charset=utf-8", relayJS),
+	"relay-connection.js": newClientFile("relay-connection.js", "text/javascript; charset=utf-8", relayConnection),
+	"relay-mime.js":       newClientFile("relay-mime.js", "text/javascript; charset=utf-8", relayMIME),
+	"relay-publisher.js":  newClientFile("relay-publisher.js", "text/javascript; charset=utf-8", relayPublisher),
+	"relay-player.js":     newClientFile("relay-player.js", "text/javascript; charset=utf-8", relayPlayer),
+	"relay-webm.js":       newClientFile("relay-webm.js", "text/javascript; charset=utf-8", relayWebM),
+	"relay.d.ts":          newClientFile("relay.d.ts", "application/typescript; charset=utf-8", relayDTS),
 }
 
 // serveClientFile answers GET and HEAD for a client file: its content type,

@@ -660,7 +660,7 @@ func testBrowserLive(t *testing.T, pubB, viewB *browser, steady time.Duration, f
 
 	if os.Getenv("SEGRELAY_BROWSER_DEBUG") != "" {
 		for i, v := range viewers {
-			t.Logf("%s gaps: %v", names[i], eval[[]float64](t, v, "player._gaps.map(g => Math.round(g[1]*1000))"))
+			t.Logf("%s gaps: %v", names[i], eval[[]float64](t, v, "player._ctl._gaps.map(g => Math.round(g[1]*1000))"))
 		}
 		t.Logf("publisher: %v", eval[any](t, pub, "report().stats"))
 	}
@@ -912,7 +912,7 @@ func testBrowserLegacy(t *testing.T, pubB, viewB *browser, figs *figures) {
 			t.Logf("  relay.js on legacy %+6d ms latency %.3f target %.3f rate %.2f", int64(mr.Latency[k])-t0, mr.Latency[k+1], mr.Latency[k+2], mr.Latency[k+3])
 		}
 		t.Logf("publisher files: %v", eval[any](t, pub, "report().sent.map(s => [s[0] - "+fmt.Sprint(t0)+", s[1]])"))
-		t.Logf("relay.js on legacy gaps: %v burst %v join %v", eval[any](t, modern, "player._gaps.map(g => [Math.round(performance.timeOrigin + g[0]) - "+fmt.Sprint(t0)+", g[1]])"), eval[any](t, modern, "player._burst"), eval[any](t, modern, "player._joinBurst"))
+		t.Logf("relay.js on legacy gaps: %v burst %v join %v", eval[any](t, modern, "player._ctl._gaps.map(g => [Math.round(performance.timeOrigin + g[0]) - "+fmt.Sprint(t0)+", g[1]])"), eval[any](t, modern, "player._ctl._burst"), eval[any](t, modern, "player._ctl._joinBurst"))
 	}
 	require.GreaterOrEqual(t, len(lr.Files), 2, "the legacy viewer received fewer than 2 files")
 	require.Greater(t, ll.n, 20, "the legacy viewer showed too few frames")
