@@ -60,6 +60,7 @@ type StreamInfo struct {
 	Name        string
 	Live        bool   // a publisher is connected
 	MIME        string // the live session's media type, "" until it is known
+	Container   Container // ContainerOf(MIME): ContainerWebM, ContainerMP4, or ContainerUnknown
 	Subscribers int    // as in Stats: the recorder is not one
 	Recording   bool   // WithRecording's recorder is writing the live session
 
