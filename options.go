@@ -277,7 +277,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithRecording records every publisher session of the streams record
-// accepts (nil: every stream) to its own file, <dir>/<stream>/<start>.webm,
+// accepts (nil: every stream) to its own file, <dir>/<stream>/<start>.webm
+// (.mp4 for an MP4 session),
 // where start is the UTC time the session began, without colons
 // (2026-11-30T11-47-12.345Z.webm; -1, -2... are added to a name that
 // exists). An encoder restart within a session (a new init) starts a new

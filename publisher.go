@@ -35,7 +35,7 @@ type Publisher struct {
 	started   bool // Start was published
 	mode      publishMode
 	splitter  splitter // stream mode: WebM or MP4 (container.go)
-	err       error // set once the publisher can no longer write
+	err       error    // set once the publisher can no longer write
 
 	// Stream-mode coalescing: whole elements the splitter holds back since
 	// pendingAt (zero: none), forwarded by flushTimer at the latest.

@@ -80,7 +80,7 @@ func recorded(t *testing.T, ch chan Event, stream string, n int) []string {
 		}
 		require.True(t, started[ev.Path], "%s ended before it started", ev.Path)
 		assert.Equal(t, stream, filepath.Base(filepath.Dir(ev.Path)), "<dir>/<stream>/<start>.webm")
-		assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)?\.webm$`, filepath.Base(ev.Path))
+		assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)?\.(webm|mp4)$`, filepath.Base(ev.Path))
 		info, err := os.Stat(ev.Path)
 		require.NoError(t, err)
 		assert.Equal(t, int64(ev.Session.Bytes), info.Size())

@@ -26,7 +26,7 @@ type FileWriter struct {
 
 	tracks  map[uint32]trackTime // by track_ID, from the moov
 	pending []span               // the open moof's tracks, counted when its mdat comes
-	timed   bool // start and end are set
+	timed   bool                 // start and end are set
 	start   time.Duration
 	end     time.Duration
 }
