@@ -21,6 +21,8 @@ type FileWriter struct {
 	size     int64
 	complete int64 // the file's end after the last whole fragment (moof, then mdat)
 	moofOpen bool  // a moof was written, its mdat not yet
+	dangling bool  // after complete: a fragment's boxes (styp, sidx, prft, emsg, moof) without its mdat
+	shifted  bool  // a discontinuity came: offsets are no longer the stream's
 	pieces   uint64
 	frags    uint64 // whole fragments
 
@@ -43,6 +45,7 @@ type span struct{ start, end time.Duration }
 var (
 	typeMdhd = fourCC("mdhd")
 	typeMdat = fourCC("mdat")
+	typeMfra = fourCC("mfra") // ffmpeg's index at the end: its offsets are the stream's
 	typeTfdt = fourCC("tfdt")
 )
 
@@ -130,23 +133,32 @@ func fullBoxField(b []byte, at0, at1 int) uint32 {
 // the moofs are the index). discontinuity says pieces before it were
 // dropped: a fragment they left without its mdat is taken back, and the
 // file goes on with the next fragment, its decode times where the stream's
-// are.
+// are. From then on an mfra (ffmpeg writes one at the end of its stream)
+// is left out: its offsets are the stream's, no longer the file's.
 func (w *FileWriter) Media(b []byte, keyframe, discontinuity bool) error {
-	if discontinuity && w.size > w.complete {
-		if err := w.f.Truncate(w.complete); err != nil {
+	if discontinuity {
+		if err := w.takeBack(); err != nil {
 			return err
 		}
-		w.size, w.moofOpen, w.pending = w.complete, false, w.pending[:0]
+		w.shifted = true
 	}
+	var drop [][2]int // an mfra's bytes in b, once offsets shifted
 	err := children(b, w.size, func(h box, body []byte, off int64) error {
 		switch h.typ {
+		case typeMfra:
+			if w.shifted {
+				end := int(off-w.size) + len(body)
+				drop = append(drop, [2]int{int(off-w.size) - h.hdr, end})
+			}
+		case typeStyp, typeSidx, typeSsix, typePrft, typeEmsg:
+			w.dangling = true
 		case typeMoof:
-			w.moofOpen = true
+			w.moofOpen, w.dangling = true, true
 			w.pending = w.pending[:0]
 			return w.readMoof(body, off)
 		case typeMdat:
 			if w.moofOpen {
-				w.moofOpen = false
+				w.moofOpen, w.dangling = false, false
 				w.frags++
 				for _, s := range w.pending {
 					if !w.timed {
@@ -163,6 +175,15 @@ func (w *FileWriter) Media(b []byte, keyframe, discontinuity bool) error {
 		return err
 	}
 	w.pieces++
+	if len(drop) > 0 {
+		kept := make([]byte, 0, len(b))
+		at := 0
+		for _, d := range drop {
+			kept = append(kept, b[at:d[0]]...)
+			at = d[1]
+		}
+		b = append(kept, b[at:]...)
+	}
 	return w.write(b)
 }
 
@@ -258,18 +279,24 @@ func (w *FileWriter) write(b []byte) error {
 	return err
 }
 
+// takeBack truncates the file to its last whole fragment when a fragment's
+// boxes came after it without their mdat; other boxes after it (free, an
+// mfra) stay.
+func (w *FileWriter) takeBack() error {
+	if !w.dangling {
+		return nil
+	}
+	if err := w.f.Truncate(w.complete); err != nil {
+		return err
+	}
+	w.size, w.moofOpen, w.dangling, w.pending = w.complete, false, false, w.pending[:0]
+	return nil
+}
+
 // Close finishes the file: a fragment left without its mdat is taken
 // back. The moov keeps its empty duration (empty_moov: the fragments say
 // it). It does not close f.
-func (w *FileWriter) Close() error {
-	if w.size > w.complete {
-		if err := w.f.Truncate(w.complete); err != nil {
-			return err
-		}
-		w.size = w.complete
-	}
-	return nil
-}
+func (w *FileWriter) Close() error { return w.takeBack() }
 
 // Duration is the time the whole fragments cover: from the earliest decode
 // time of a track to the latest end of one.
