@@ -17,7 +17,7 @@ import (
 //	1000  ErrClosed (the session ended normally)
 //	1001  ErrHubClosed
 //	1002  ErrProtocol
-//	1007  ErrBadWebM when the reason is a WebM error, else ErrBadData
+//	1007  ErrBadWebM or ErrBadMP4 when the reason is a WebM or MP4 error, else ErrBadData
 //	1008  ErrIdle
 //	1009  ErrOverBudget when the reason is the budget's, else ErrSegmentTooBig
 //	1013  ErrTooSlow
@@ -72,6 +72,9 @@ func errorOfClose(code websocket.StatusCode, reason string) error {
 	case websocket.StatusInvalidFramePayloadData:
 		if strings.HasPrefix(reason, ErrBadWebM.Error()) {
 			return ErrBadWebM
+		}
+		if strings.HasPrefix(reason, ErrBadMP4.Error()) {
+			return ErrBadMP4
 		}
 		return ErrBadData
 	case websocket.StatusPolicyViolation:

@@ -38,6 +38,7 @@ var (
 	// publisher sent end, or the hub closed the subscriber) matches it too.
 	ErrClosed = errors.New("relay: closed")
 	// ErrBadWebM: a publisher's WebM stream does not parse. (close code 1007)
+	// ErrBadMP4 (container.go) is its MP4 counterpart.
 	ErrBadWebM = webm.ErrInvalid
 	// ErrSegmentTooBig: a segment, or the part of a WebM stream that must
 	// be held whole, is over WithMaxSegmentBytes. (close code 1009) A remote
@@ -54,8 +55,10 @@ var (
 	// SubscribeClient also returns it when the hub breaks the protocol.
 	ErrProtocol = errors.New("relay: protocol violation")
 	// ErrBadData: a control message that is not a JSON object with a type,
-	// a negative size, or a bad mime (close code 1007 with a reason other
-	// than a WebM error, which is ErrBadWebM).
+	// a negative size, or a bad mime; or a stream-mode publisher's bytes
+	// that are neither WebM nor MP4, or not the container its start's mime
+	// names (close code 1007 with a reason other than a WebM or MP4 error,
+	// which are ErrBadWebM and ErrBadMP4; HTTP 400 for a PUT).
 	ErrBadData = errors.New("relay: bad data")
 	// ErrIdle: a publisher sent no start within WithStartTimeout, or
 	// published less than WithPublisherMinBytes within
@@ -109,7 +112,7 @@ const statusClosedByApp websocket.StatusCode = 4403
 // closeFor maps an error from a Publisher to a close code.
 func closeFor(err error) *closeErr {
 	switch {
-	case errors.Is(err, ErrBadWebM):
+	case errors.Is(err, ErrBadWebM), errors.Is(err, ErrBadMP4), errors.Is(err, ErrBadData):
 		return closeWith(websocket.StatusInvalidFramePayloadData, "%v", err)
 	case errors.Is(err, ErrSegmentTooBig), errors.Is(err, ErrOverBudget):
 		return closeWith(websocket.StatusMessageTooBig, "%v", err)

@@ -14,9 +14,11 @@ import (
 // http.StripPrefix to mount it under a path of your own):
 //
 //	/{stream}/publish    WebSocket: a publisher
-//	                     PUT or POST: a publisher whose WebM is the request body (serveIngest)
+//	                     PUT or POST: a publisher whose WebM or fragmented MP4 is the request body (serveIngest)
 //	/{stream}/subscribe  WebSocket: a subscriber
-//	/{stream}/live.webm  GET: the stream as one endless WebM response (serveLive); HEAD: is it live
+//	/{stream}/live.webm  GET: a WebM stream as one endless WebM response (serveLive); HEAD: is it live
+//	/{stream}/live.mp4   GET: an MP4 stream as one endless fragmented MP4 response; HEAD: is it live
+//	                     (each answers 406 for a stream of the other container)
 //	/relay.js            the browser client, its entry point; it imports the
 //	                     modules beside it: /relay-connection.js, /relay-mime.js,
 //	                     /relay-publisher.js, /relay-player.js, /relay-webm.js
@@ -26,7 +28,7 @@ import (
 // one that asks for none speaks the legacy framing. Errors before the
 // upgrade are an HTTP status with a one-line text body: 400 bad stream name
 // or request, 401/403 from the Authorize hook or the origin check, 404
-// unknown route, 405 a method live.webm does not take, 409 the stream already has a publisher, 429 over a
+// unknown route, 405 a method live.webm or live.mp4 does not take, 409 the stream already has a publisher, 429 over a
 // configured limit, 503 shutting down or over the memory budget. A client
 // that offers RefusalSubprotocol gets these refusals (all but the 400s of a
 // request that is not a protocol v1 upgrade) as close code 4000 + status
@@ -53,8 +55,8 @@ type request struct {
 	file     *clientFile // a file of the browser client; nothing else is set
 	name     string      // the stream
 	role     Role
-	action   string // "publish", "subscribe" or "live.webm"
-	overHTTP bool   // a PUT or POST ingest, or live.webm: no WebSocket
+	action   string // "publish", "subscribe", "live.webm" or "live.mp4"
+	overHTTP bool   // a PUT or POST ingest, or live.webm or live.mp4: no WebSocket
 	legacy   bool   // a WebSocket that did not ask for segrelay.v1
 }
 
@@ -84,10 +86,10 @@ func (h *Hub) admit(r *http.Request) (request, *refusal) {
 	switch action {
 	case "publish":
 		req.role = RolePublish
-	case "subscribe", "live.webm":
+	case "subscribe", "live.webm", "live.mp4":
 		req.role = RoleSubscribe
 	default:
-		return req, &refusal{status: http.StatusNotFound, err: fmt.Errorf("relay: no route %q: want /{stream}/publish, /{stream}/subscribe or /{stream}/live.webm", "/"+p)}
+		return req, &refusal{status: http.StatusNotFound, err: fmt.Errorf("relay: no route %q: want /{stream}/publish, /{stream}/subscribe, /{stream}/live.webm or /{stream}/live.mp4", "/"+p)}
 	}
 	if !validStreamName(name) {
 		return req, &refusal{role: req.role, status: http.StatusBadRequest, err: fmt.Errorf("relay: bad stream name %q: want 1-128 of [A-Za-z0-9_.-], not starting with a dot", name)}
@@ -95,9 +97,10 @@ func (h *Hub) admit(r *http.Request) (request, *refusal) {
 	deny := func(status int, err error) (request, *refusal) {
 		return req, &refusal{stream: name, role: req.role, status: status, err: err}
 	}
-	req.overHTTP = action == "live.webm" || (req.role == RolePublish && (r.Method == http.MethodPut || r.Method == http.MethodPost))
+	live := liveContainer(action) != ContainerUnknown
+	req.overHTTP = live || (req.role == RolePublish && (r.Method == http.MethodPut || r.Method == http.MethodPost))
 	switch {
-	case action == "live.webm" && r.Method != http.MethodGet && r.Method != http.MethodHead:
+	case live && r.Method != http.MethodGet && r.Method != http.MethodHead:
 		_, rf := deny(http.StatusMethodNotAllowed, fmt.Errorf("relay: %s takes GET or HEAD, not %s", "/"+p, r.Method))
 		rf.allow = "GET, HEAD"
 		return req, rf
@@ -105,7 +108,7 @@ func (h *Hub) admit(r *http.Request) (request, *refusal) {
 	case !isUpgrade(r):
 		want := "a WebSocket upgrade (GET with Upgrade: websocket)"
 		if req.role == RolePublish {
-			want += ", or PUT or POST with a WebM body"
+			want += ", or PUT or POST with a WebM or MP4 body"
 		}
 		return deny(http.StatusBadRequest, fmt.Errorf("relay: %s needs %s", "/"+p, want))
 	default:
@@ -134,8 +137,8 @@ func (h *Hub) admit(r *http.Request) (request, *refusal) {
 // a busy stream, shutdown); past that, the handlers answer on their own.
 func (h *Hub) dispatch(w http.ResponseWriter, r *http.Request, req request) *refusal {
 	switch {
-	case req.action == "live.webm" && r.Method == http.MethodHead:
-		h.serveLiveHead(w, r, req.name)
+	case liveContainer(req.action) != ContainerUnknown && r.Method == http.MethodHead:
+		h.serveLiveHead(w, r, req.name, liveContainer(req.action))
 	case req.role == RolePublish:
 		pub, err := h.claim(req.name)
 		if err != nil {
@@ -151,8 +154,8 @@ func (h *Hub) dispatch(w http.ResponseWriter, r *http.Request, req request) *ref
 		if err != nil {
 			return &refusal{stream: req.name, role: req.role, status: statusOf(err), err: err}
 		}
-		if req.action == "live.webm" {
-			h.serveLive(w, r, sub)
+		if c := liveContainer(req.action); c != ContainerUnknown {
+			h.serveLive(w, r, sub, c)
 		} else {
 			h.serveSubscriber(w, r, sub, req.legacy)
 		}

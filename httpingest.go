@@ -15,8 +15,11 @@ import (
 const ingestReadBytes = 32 << 10
 
 // serveIngest runs a publisher session fed by a request body: PUT or POST
-// /{stream}/publish with a WebM byte stream, chunked or with a length, as
-// ffmpeg's `-f webm -method PUT` sends it. The body goes to Publisher.Write
+// /{stream}/publish with a WebM or fragmented MP4 byte stream, chunked or
+// with a length, as ffmpeg's `-f webm -method PUT` or `-f mp4 -movflags
+// frag_keyframe+empty_moov+default_base_moof -method PUT` sends it; the
+// first bytes say which container (Publisher.Write: the Content-Type is not
+// read, ffmpeg sends application/octet-stream). The body goes to Publisher.Write
 // as it arrives (stream mode: segmenting and coalescing as for a WebSocket
 // publisher), and the answer comes when the body ends: 200 with what was
 // published, or the status of what went wrong (see ingestStatus). The
@@ -108,11 +111,11 @@ func ingestEnded(p *Publisher) (int, error) {
 }
 
 // ingestStatus maps an error of Publisher.Write to an HTTP status: 400 for
-// a body that is not WebM, 413 over a size limit, 503 over the memory
+// a body that is neither WebM nor MP4 or does not parse, 413 over a size limit, 503 over the memory
 // budget or shutting down.
 func ingestStatus(err error) int {
 	switch {
-	case errors.Is(err, ErrBadWebM), errors.Is(err, errNoInit):
+	case errors.Is(err, ErrBadWebM), errors.Is(err, ErrBadMP4), errors.Is(err, ErrBadData), errors.Is(err, errNoInit):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrSegmentTooBig):
 		return http.StatusRequestEntityTooLarge

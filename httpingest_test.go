@@ -97,7 +97,7 @@ func TestHTTPIngestRefusals(t *testing.T) {
 		status int
 		text   string
 	}{
-		{"not WebM", nil, []byte("this is not a WebM stream at all, just text"), http.StatusBadRequest, "bad WebM"},
+		{"neither WebM nor MP4", nil, []byte("this is not a WebM stream at all, just text"), http.StatusBadRequest, "neither WebM nor MP4"},
 		{"over the segment limit", []Option{WithMaxSegmentBytes(8 << 10)}, big.Data, http.StatusRequestEntityTooLarge, "segment too big"},
 		{"over the init limit", []Option{WithMaxInitBytes(16)}, ok.Data, http.StatusRequestEntityTooLarge, "init segment"},
 		{"over the memory budget", []Option{WithMemoryBudget(16 << 10)}, ok.Data, http.StatusServiceUnavailable, "budget"},

@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 )
 
-// serveLive answers GET /{stream}/live.webm: the stream as one WebM byte
-// stream in a response that does not end while the stream is live, for
-// players without JavaScript (a plain <video src>, ffplay, VLC, ffmpeg -i).
+// serveLive answers GET /{stream}/live.webm (c: ContainerWebM) and GET
+// /{stream}/live.mp4 (ContainerMP4): the stream as one WebM or fragmented
+// MP4 byte stream in a response that does not end while the stream is
+// live, for players without JavaScript (a plain <video src>, ffplay, VLC,
+// ffmpeg -i). A session in the other container (or in one the hub does not
+// know: a segments-mode MIME) is answered 406.
 //
 // The response starts when a publisher session is live, waiting for one at
 // most WithLiveWait (404 after that). It carries the session's init, the
@@ -24,9 +26,15 @@ import (
 // not show (measured: README, "Over plain HTTP"). When the
 // publisher leaves, the response waits WithLiveWait for the next one and
 // then ends.
-func (h *Hub) serveLive(w http.ResponseWriter, r *http.Request, s *Subscriber) {
+//
+// live.mp4 ends instead where its init would change: at the session's End,
+// or at a new moov within it (an encoder restart). An MP4 demuxer reads one
+// moov per file (ffmpeg skips a second one as a duplicate, and the new
+// session's decode times start over), so the player reconnects and gets the
+// new init first.
+func (h *Hub) serveLive(w http.ResponseWriter, r *http.Request, s *Subscriber, c Container) {
 	s.announce(r)
-	lw := liveWriter{hub: h, w: w, rc: http.NewResponseController(w), s: s, ctx: r.Context()}
+	lw := liveWriter{hub: h, w: w, rc: http.NewResponseController(w), s: s, ctx: r.Context(), container: c}
 	status, err := lw.run()
 	if !lw.started {
 		httpError(w, status, err.Error())
@@ -46,6 +54,9 @@ type liveWriter struct {
 	started bool            // the response's header was written
 	live    bool            // between a Start and an End
 	held    *Segment        // a Start or End write took from the queue: next returns it first
+
+	container Container // the route's: live.webm's or live.mp4's
+	inits     int       // init segments written
 }
 
 // run writes until the response ends. Before the header is written it
@@ -61,8 +72,8 @@ func (lw *liveWriter) run() (int, error) {
 		}
 		switch seg.Kind {
 		case KindStart:
-			if !isWebM(seg.MIME) {
-				return http.StatusNotAcceptable, fmt.Errorf("relay: stream %q is %q: live.webm serves WebM streams only", lw.s.Stream(), seg.MIME)
+			if err := liveAccepts(lw.container, lw.s.Stream(), seg.MIME); err != nil {
+				return http.StatusNotAcceptable, err
 			}
 			lw.live = true
 			if !lw.started {
@@ -75,6 +86,9 @@ func (lw *liveWriter) run() (int, error) {
 			}
 		case KindEnd:
 			lw.live = false
+			if lw.container == ContainerMP4 && lw.started {
+				return 0, errLiveEnded
+			}
 		case KindInit, KindMedia:
 			if err := lw.write(seg); err != nil {
 				return 0, err // the client left, or stayed full past the write timeout
@@ -85,6 +99,30 @@ func (lw *liveWriter) run() (int, error) {
 
 // errNoPublisher: no publisher session came within WithLiveWait.
 var errNoPublisher = errors.New("relay: no publisher")
+
+// errLiveEnded: live.mp4's init changed; the response ends.
+var errLiveEnded = errors.New("relay: the MP4 stream's init changed")
+
+// liveContainer is the container of a live route: "live.webm" or
+// "live.mp4"; ContainerUnknown for another action.
+func liveContainer(action string) Container {
+	switch action {
+	case "live.webm":
+		return ContainerWebM
+	case "live.mp4":
+		return ContainerMP4
+	}
+	return ContainerUnknown
+}
+
+// liveAccepts says why the live route of container c cannot serve a
+// session of MIME type mime (406), or nil when it can.
+func liveAccepts(c Container, stream, mime string) error {
+	if ContainerOf(mime) == c {
+		return nil
+	}
+	return fmt.Errorf("relay: stream %q is %q: live.%s serves %s streams only", stream, mime, c, c.name())
+}
 
 // next returns the next segment. Outside a publisher session it waits at
 // most WithLiveWait.
@@ -112,6 +150,13 @@ func (lw *liveWriter) write(seg Segment) error {
 		return err
 	}
 	for {
+		if seg.Kind == KindInit {
+			if lw.inits > 0 && lw.container == ContainerMP4 {
+				lw.rc.Flush()
+				return errLiveEnded
+			}
+			lw.inits++
+		}
 		if _, err := lw.w.Write(seg.Data); err != nil {
 			return err
 		}
@@ -130,16 +175,10 @@ func (lw *liveWriter) write(seg Segment) error {
 	return lw.rc.Flush()
 }
 
-// isWebM reports whether mime is a WebM media type.
-func isWebM(mime string) bool {
-	base, _, _ := strings.Cut(mime, ";")
-	base = strings.ToLower(strings.TrimSpace(base))
-	return base == "video/webm" || base == "audio/webm"
-}
-
-// serveLiveHead answers HEAD /{stream}/live.webm at once: 200 with the
-// live session's Content-Type, or 404 when the stream has no publisher.
-func (h *Hub) serveLiveHead(w http.ResponseWriter, r *http.Request, name string) {
+// serveLiveHead answers HEAD /{stream}/live.webm and live.mp4 at once: 200
+// with the live session's Content-Type, 404 when the stream has no
+// publisher, 406 when its container is not the route's.
+func (h *Hub) serveLiveHead(w http.ResponseWriter, r *http.Request, name string, c Container) {
 	var mime string
 	var live bool
 	h.withStream(name, func(st *stream) {
@@ -151,7 +190,7 @@ func (h *Hub) serveLiveHead(w http.ResponseWriter, r *http.Request, name string)
 	switch {
 	case !live:
 		w.WriteHeader(http.StatusNotFound)
-	case !isWebM(mime):
+	case liveAccepts(c, name, mime) != nil:
 		w.WriteHeader(http.StatusNotAcceptable)
 	default:
 		w.Header().Set("Content-Type", mime)

@@ -72,7 +72,7 @@ func (h *Hub) openPublisher(ctx context.Context, name, mime string, relayed bool
 	if !relayed { // the publishing node reports the session
 		p.announce(nil)
 	}
-	if err := p.begin(mime); err != nil {
+	if err := p.begin(mime, true); err != nil {
 		p.Close()
 		return nil, err
 	}

@@ -207,11 +207,21 @@ func (sw *subWriter) runLegacy() *closeErr {
 		if !ok {
 			return ce
 		}
+		if seg.Kind == KindStart && seg.Container() == ContainerMP4 {
+			return legacyRefusesMP4(sw.s.Stream())
+		}
 		if err := files.push(seg, sw.writeChunks); err != nil {
 			return nil
 		}
 		ping.Reset(sw.hub.cfg.pingInterval)
 	}
+}
+
+// legacyRefusesMP4 closes a legacy subscriber of an MP4 session: the
+// legacy framing is standalone WebM files, which an MP4 stream cannot be
+// cut into (close code 1003, unsupported data).
+func legacyRefusesMP4(stream string) *closeErr {
+	return closeWith(websocket.StatusUnsupportedData, "relay: stream %q is MP4: the legacy framing carries WebM only (use %s)", stream, Subprotocol)
 }
 
 // writeChunks sends one file, made of parts, in legacy chunks.

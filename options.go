@@ -298,7 +298,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithRecording records every publisher session of the streams record
-// accepts (nil: every stream) to its own file, <dir>/<stream>/<start>.webm,
+// accepts (nil: every stream) to its own file, <dir>/<stream>/<start>.webm
+// (.mp4 for an MP4 session),
 // where start is the UTC time the session began, without colons
 // (2026-11-30T11-47-12.345Z.webm; -1, -2... are added to a name that
 // exists). An encoder restart within a session (a new init) starts a new
@@ -320,14 +321,23 @@ func WithLogger(l *slog.Logger) Option {
 // EventRecordStart and EventRecordEnd report it, the end with the error
 // that stopped it (a disk full, a directory that cannot be written): a
 // recording's error never ends the stream. A file that got no media is
-// removed (EventRecordEnd reports 0 bytes); segments that are not WebM are
-// not recorded (ErrBadWebM).
+// removed (EventRecordEnd reports 0 bytes); segments that do not parse as
+// the session's container are not recorded (ErrBadWebM, ErrBadMP4).
 //
-// The files are WebM that players can seek in: the recorder writes the
-// Segment and Cluster sizes, Duration, a SeekHead and Cues (one CuePoint per
-// keyframe Cluster, up to 4,096; a longer recording keeps every other one)
-// when the file ends. Until then the file is a live WebM, which plays from
-// start to end without seeking (as does one left by a crash).
+// A WebM session (and one whose MIME names neither container) is written as
+// .webm files that players can seek in: the recorder writes the Segment and
+// Cluster sizes, Duration, a SeekHead and Cues (one CuePoint per keyframe
+// Cluster, up to 4,096; a longer recording keeps every other one) when the
+// file ends. Until then the file is a live WebM, which plays from start to
+// end without seeking (as does one left by a crash).
+//
+// An MP4 session is written as .mp4 files: its init and its fragments as
+// they came, a fragmented MP4 without an index (no sidx, no mfra); a
+// fragment that skipping left without its mdat is taken back. ffmpeg and
+// ffprobe (5.1) read the moofs of such a file when they open it: they find
+// its duration and seek in it as in ffmpeg's own fragmented MP4, which ends
+// with an mfra. A file left by a crash ends at its last whole fragment or
+// inside one; it plays up to there.
 func WithRecording(dir string, record func(stream string) bool) Option {
 	return func(c *config) { c.recording = recordConfig{on: true, dir: dir, accept: record} }
 }

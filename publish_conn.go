@@ -313,7 +313,7 @@ func (ps *pubSession) start(msg message) *closeErr {
 		return closeWith(websocket.StatusInvalidFramePayloadData, "start: bad mime %q", msg.MIME)
 	}
 	ps.started, ps.mode = true, mode
-	if err := ps.p.begin(msg.MIME); err != nil {
+	if err := ps.p.begin(msg.MIME, mode == ModeSegments); err != nil {
 		return closeFor(err)
 	}
 	return nil

@@ -11,8 +11,9 @@ import (
 	"github.com/segrelay/relay/internal/webm"
 )
 
-// A Publisher feeds one stream. It takes either a WebM byte stream (Write,
-// as MediaRecorder produces it, in pieces of any size) or ready-made
+// A Publisher feeds one stream. It takes either a WebM or fragmented MP4
+// byte stream (Write, as MediaRecorder produces it, in pieces of any size)
+// or ready-made
 // segments of any container (WriteSegment), not both. Its methods never wait
 // for subscribers. They are safe for concurrent use, though one writer is the
 // normal case.
@@ -33,8 +34,8 @@ type Publisher struct {
 	mime      string
 	started   bool // Start was published
 	mode      publishMode
-	splitter  *webm.Splitter
-	err       error // set once the publisher can no longer write
+	splitter  splitter // stream mode: WebM or MP4 (container.go)
+	err       error    // set once the publisher can no longer write
 
 	// Stream-mode coalescing: whole elements the splitter holds back since
 	// pendingAt (zero: none), forwarded by flushTimer at the latest.
@@ -51,9 +52,18 @@ const (
 	modeFiles // legacy: standalone WebM files
 )
 
-// Write takes the next bytes of a WebM stream. The bytes may be cut
-// anywhere; Write cuts the stream into segments at element boundaries. A
-// Cluster's whole elements are forwarded together: once they reach
+// Write takes the next bytes of a WebM or fragmented MP4 stream. The
+// container is the one the session's MIME names (Publish, or a WebSocket
+// publisher's start), else the one the first bytes say: WebM's EBML header
+// (1A 45 DF A3), or an ISO BMFF box (ftyp, styp, moov, moof, free, skip,
+// wide, uuid, pdin, meta); bytes that are neither, or not the container the
+// MIME names, are an error wrapping ErrBadData. A MIME that names neither
+// container is replaced by the stream's own (e.g. `video/mp4;
+// codecs="avc1.64001f,mp4a.40.2"`), so the session's Start waits for its
+// init. The bytes may be cut anywhere; Write cuts the stream into segments
+// at element (box) boundaries. For MP4, a fragment (moof + mdat, with any
+// styp, sidx, prft or emsg before it) is what a Cluster is for WebM, and a
+// moov after fragments a new init. A Cluster's whole elements are forwarded together: once they reach
 // WithCoalesceBytes (64 KiB), or WithCoalesceDelay (50 ms) after the first of
 // them was written, or at Flush, or when the next Cluster starts, whichever
 // comes first; so a stream written in small pieces still reaches viewers in
@@ -62,7 +72,8 @@ const (
 // until its first video block says whether it is a keyframe. A new EBML
 // header starts a new init (the encoder restarted). Write does not keep b.
 //
-// An error that wraps ErrBadWebM or ErrSegmentTooBig means the stream cannot
+// An error that wraps ErrBadWebM, ErrBadMP4, ErrBadData or ErrSegmentTooBig
+// means the stream cannot
 // be parsed, ErrOverBudget that the hub's memory budget has no room for
 // what must be held; the Publisher is unusable afterwards and should be
 // closed.
@@ -78,20 +89,20 @@ func (p *Publisher) write(b []byte, more bool) (n int, err error) {
 		return 0, err
 	}
 	if p.splitter == nil {
-		p.splitter = webm.NewSplitter(p.hub.cfg.maxSegmentBytes)
+		p.splitter = newSplitter(p.mime, p.hub.cfg.maxSegmentBytes, p.publishPiece)
 	}
 	p.hub.bytesIn.Add(uint64(len(b)))
 	// Reserve what the splitter may keep before it keeps it; settle on what
 	// it really holds afterwards. What coalescing holds back is in it.
-	err = p.held.resize(p.splitter.HeldBytes()+len(b), "the WebM held back")
+	err = p.held.resize(p.splitter.HeldBytes()+len(b), p.heldWhat())
 	if err == nil {
-		err = p.splitter.Append(b, p.publishPiece)
+		err = p.splitter.Append(b)
 	}
 	if err == nil {
 		err = p.coalesce(more)
 	}
 	if err == nil {
-		err = p.held.resize(p.splitter.HeldBytes(), "the WebM held back")
+		err = p.held.resize(p.splitter.HeldBytes(), p.heldWhat())
 	}
 	if err != nil {
 		p.err = err
@@ -111,7 +122,7 @@ func (p *Publisher) coalesce(more bool) error {
 	}
 	if !more || n >= p.hub.cfg.coalesceBytes {
 		p.pendingAt = time.Time{}
-		return p.splitter.Flush(p.publishPiece)
+		return p.splitter.Flush()
 	}
 	if p.pendingAt.IsZero() {
 		p.pendingAt = time.Now()
@@ -162,9 +173,9 @@ func (p *Publisher) flushLocked() (err error) {
 	}
 	defer p.contain(&err)
 	p.pendingAt = time.Time{}
-	err = p.splitter.Flush(p.publishPiece)
+	err = p.splitter.Flush()
 	if err == nil {
-		err = p.held.resize(p.splitter.HeldBytes(), "the WebM held back")
+		err = p.held.resize(p.splitter.HeldBytes(), p.heldWhat())
 	}
 	if err != nil {
 		p.err = err
@@ -233,12 +244,19 @@ func pieceSegment(pc webm.Piece) *Segment {
 	return &Segment{Kind: KindMedia, Keyframe: pc.Keyframe, Data: pc.Data}
 }
 
-// publishPiece is the splitter's emit function. Caller holds mu.
-func (p *Publisher) publishPiece(pc webm.Piece) error {
-	if pc.Init && p.mime == "" {
+// heldWhat names what the splitter holds, for the memory budget's errors.
+// Caller holds mu.
+func (p *Publisher) heldWhat() string {
+	return "the " + p.splitter.container().name() + " held back"
+}
+
+// publishPiece is the splitter's emit function: a MIME that names no
+// container gives way to the splitter's. Caller holds mu.
+func (p *Publisher) publishPiece(seg *Segment) error {
+	if seg.Kind == KindInit && ContainerOf(p.mime) == ContainerUnknown {
 		p.mime = p.splitter.MIME()
 	}
-	return p.publish(pieceSegment(pc))
+	return p.publish(seg)
 }
 
 // publish sends the session's Start before its first segment, then seg.
@@ -268,15 +286,18 @@ func (p *Publisher) publish(seg *Segment) error {
 }
 
 // begin publishes the session's Start now that its MIME type is known, so
-// subscribers learn the stream is live before the first segment.
-func (p *Publisher) begin(mime string) error {
+// subscribers learn the stream is live before the first segment. A MIME
+// that names no container waits for the first init unless now (Publish
+// and PublishRelayed, whose MIME is the session's as given, and a
+// segments-mode start): a WebSocket byte stream's splitter replaces it.
+func (p *Publisher) begin(mime string, now bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.err != nil {
 		return p.err
 	}
 	p.mime = mime
-	if p.started || mime == "" {
+	if p.started || mime == "" || (!now && ContainerOf(mime) == ContainerUnknown) {
 		return nil
 	}
 	if err := p.stream.publish(p, &Segment{Kind: KindStart, MIME: mime}); err != nil {
@@ -345,7 +366,7 @@ func (p *Publisher) end(err error) {
 // session's end. Caller holds mu.
 func (p *Publisher) endSplitter() (err error) {
 	defer p.contain(&err)
-	return p.splitter.End(p.publishPiece)
+	return p.splitter.End()
 }
 
 // contain, deferred by every method that parses a publisher's bytes or

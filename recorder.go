@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/segrelay/relay/internal/mp4"
 	"github.com/segrelay/relay/internal/webm"
 )
 
@@ -16,6 +17,12 @@ import (
 // the Start, the init and every segment, and detached when the session
 // ends so that the next session's Start cannot drop what it has not written
 // yet. It writes on a goroutine of its own, which Shutdown waits for.
+//
+// A WebM session becomes .webm files (webm.FileWriter: Cues, Duration,
+// seekable), an MP4 one .mp4 files (mp4.FileWriter: the init and the
+// fragments as they came, a fragmented MP4 that ffmpeg seeks in by reading
+// its moofs). A session in neither container (a segments-mode MIME the hub
+// does not know) is written as WebM, as before there was MP4.
 
 // recordQueueFactor sizes a recorder's queue: this many times
 // WithSubscriberQueueBytes (8 MiB by default, about 25 s of a 2.5 Mbit/s
@@ -32,7 +39,7 @@ type recordConfig struct {
 
 	// create makes a recording's file: createFile, or a disk of the
 	// tests' own (a slow one).
-	create func(dir, base string) (recordFile, string, error)
+	create func(dir, base, ext string) (recordFile, string, error)
 }
 
 // recordFile is what a recorder writes to: an *os.File.
@@ -60,11 +67,24 @@ type recorder struct {
 	pubID uint64
 	begun time.Time // the session claimed its stream
 
+	container Container // the session's, from its Start
+
 	files int // begun, or tried
 	file  recordFile
-	w     *webm.FileWriter
+	w     mediaFile
 	path  string
 	drops uint64 // the subscriber's drops when the file began
+}
+
+// mediaFile is what a recorder writes with: a webm.FileWriter or an
+// mp4.FileWriter.
+type mediaFile interface {
+	Media(b []byte, keyframe, discontinuity bool) error
+	Close() error
+	Duration() time.Duration
+	Empty() bool
+	Pieces() uint64
+	Size() int64
 }
 
 // joinRecorder joins a recorder to st, whose new publisher p was just
@@ -115,6 +135,8 @@ func (r *recorder) run() {
 			return
 		}
 		switch seg.Kind {
+		case KindStart:
+			r.container = seg.Container()
 		case KindInit:
 			r.finish(nil) // an encoder restart: its own file
 			err = r.open(seg.Data)
@@ -160,12 +182,21 @@ func (r *recorder) open(init []byte) error {
 		create = createFile
 	}
 	dir := filepath.Join(r.hub.cfg.recording.dir, r.sub.stream.name)
-	f, path, err := create(dir, start.UTC().Format(recordTimeLayout))
+	ext := ".webm"
+	if r.container == ContainerMP4 {
+		ext = ".mp4"
+	}
+	f, path, err := create(dir, start.UTC().Format(recordTimeLayout), ext)
 	r.path = path
 	if err != nil {
 		return err
 	}
-	w, err := webm.NewFileWriter(f, init)
+	var w mediaFile
+	if r.container == ContainerMP4 {
+		w, err = mp4.NewFileWriter(f, init)
+	} else {
+		w, err = webm.NewFileWriter(f, init)
+	}
 	if err != nil {
 		f.Close()
 		os.Remove(path)
@@ -176,17 +207,18 @@ func (r *recorder) open(init []byte) error {
 	return nil
 }
 
-// createFile creates dir/base.webm, or dir/base-1.webm and so on when it
-// exists: two files of one stream begun within the same millisecond (a
-// restart), or a second hub recording to the same directory.
-func createFile(dir, base string) (recordFile, string, error) {
+// createFile creates dir/base.webm (ext: ".webm", or ".mp4"), or
+// dir/base-1.webm and so on when it exists: two files of one stream begun
+// within the same millisecond (a restart), or a second hub recording to the
+// same directory.
+func createFile(dir, base, ext string) (recordFile, string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, filepath.Join(dir, base+".webm"), err
+		return nil, filepath.Join(dir, base+ext), err
 	}
 	for i := 0; ; i++ {
-		name := base + ".webm"
+		name := base + ext
 		if i > 0 {
-			name = fmt.Sprintf("%s-%d.webm", base, i)
+			name = fmt.Sprintf("%s-%d%s", base, i, ext)
 		}
 		path := filepath.Join(dir, name)
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)

@@ -80,7 +80,7 @@ func recorded(t *testing.T, ch chan Event, stream string, n int) []string {
 		}
 		require.True(t, started[ev.Path], "%s ended before it started", ev.Path)
 		assert.Equal(t, stream, filepath.Base(filepath.Dir(ev.Path)), "<dir>/<stream>/<start>.webm")
-		assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)?\.webm$`, filepath.Base(ev.Path))
+		assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)?\.(webm|mp4)$`, filepath.Base(ev.Path))
 		info, err := os.Stat(ev.Path)
 		require.NoError(t, err)
 		assert.Equal(t, int64(ev.Session.Bytes), info.Size())
@@ -405,7 +405,7 @@ func TestRecordFileNamesNeverCollide(t *testing.T) {
 	base := time.Now().UTC().Format(recordTimeLayout)
 	var names []string
 	for range 3 {
-		f, path, err := createFile(filepath.Join(dir, "s"), base)
+		f, path, err := createFile(filepath.Join(dir, "s"), base, ".webm")
 		require.NoError(t, err)
 		require.NoError(t, f.Close())
 		names = append(names, filepath.Base(path))
@@ -420,8 +420,8 @@ type stallDisk struct {
 	files chan *os.File
 }
 
-func (d *stallDisk) create(dir, base string) (recordFile, string, error) {
-	f, path, err := createFile(dir, base)
+func (d *stallDisk) create(dir, base, ext string) (recordFile, string, error) {
+	f, path, err := createFile(dir, base, ext)
 	if err != nil {
 		return nil, path, err
 	}
@@ -579,8 +579,8 @@ func streamSkips(hub *Hub, name string) uint64 {
 // fullDisk makes files that take limit bytes, then fail as a full disk does.
 type fullDisk struct{ limit int64 }
 
-func (d fullDisk) create(dir, base string) (recordFile, string, error) {
-	f, path, err := createFile(dir, base)
+func (d fullDisk) create(dir, base, ext string) (recordFile, string, error) {
+	f, path, err := createFile(dir, base, ext)
 	if err != nil {
 		return nil, path, err
 	}
@@ -674,9 +674,10 @@ func TestRecordShutdownDeadline(t *testing.T) {
 	assert.Less(t, have.frames["video"], want.frames["video"], "what was queued is not written")
 }
 
-// Segments that are not WebM (a publisher's own container) are not
-// recorded: the event says why, no file is left, the stream goes on.
-func TestRecordNotWebM(t *testing.T) {
+// Segments that do not parse as the session's container (here an MP4 init
+// cut short) are not recorded: the event says why, no file is left, the
+// stream goes on.
+func TestRecordBadInit(t *testing.T) {
 	dir := t.TempDir()
 	hub, ch := recordingHub(t, dir, nil)
 	pub, err := hub.Publish(testCtx(t), "mp4", "video/mp4")
@@ -684,7 +685,7 @@ func TestRecordNotWebM(t *testing.T) {
 	require.NoError(t, pub.WriteSegment(Segment{Kind: KindInit, Data: []byte("\x00\x00\x00\x18ftypmp42")}))
 	ev := nextRecordEvent(t, ch)
 	require.Equal(t, EventRecordEnd, ev.Kind)
-	require.ErrorIs(t, ev.Err, ErrBadWebM)
+	require.ErrorIs(t, ev.Err, ErrBadMP4)
 	assert.NoFileExists(t, ev.Path)
 	require.NoError(t, pub.WriteSegment(Segment{Kind: KindMedia, Keyframe: true, Data: []byte("moof")}))
 	require.NoError(t, pub.Close())

@@ -58,10 +58,11 @@ type Stats struct {
 // the last moment it had neither.
 type StreamInfo struct {
 	Name        string
-	Live        bool   // a publisher is connected
-	MIME        string // the live session's media type, "" until it is known
-	Subscribers int    // as in Stats: the recorder is not one
-	Recording   bool   // WithRecording's recorder is writing the live session
+	Live        bool      // a publisher is connected
+	MIME        string    // the live session's media type, "" until it is known
+	Container   Container // ContainerOf(MIME): ContainerWebM, ContainerMP4, or ContainerUnknown
+	Subscribers int       // as in Stats: the recorder is not one
+	Recording   bool      // WithRecording's recorder is writing the live session
 
 	PublisherID uint64        // the live publisher's session ID (Event.ID)
 	Uptime      time.Duration // how long the live publisher has been on

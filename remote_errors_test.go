@@ -27,7 +27,7 @@ func wantClose(t *testing.T, err error, want error, code int, reason string) {
 	assert.Equal(t, code, ce.Code, "%v", err)
 	assert.Contains(t, ce.Reason, reason)
 	assert.Equal(t, websocket.StatusCode(code), websocket.CloseStatus(err), "the websocket.CloseError stays reachable")
-	for _, other := range []error{ErrClosed, ErrHubClosed, ErrProtocol, ErrBadWebM, ErrBadData, ErrIdle, ErrOverBudget, ErrSegmentTooBig, ErrTooSlow} {
+	for _, other := range []error{ErrClosed, ErrHubClosed, ErrProtocol, ErrBadWebM, ErrBadMP4, ErrBadData, ErrIdle, ErrOverBudget, ErrSegmentTooBig, ErrTooSlow} {
 		if other != want {
 			assert.NotErrorIs(t, err, other, "%v", err)
 		}

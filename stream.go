@@ -272,7 +272,7 @@ func (st *stream) info(now time.Time) StreamInfo {
 		GOPBytes:    st.gopBytes,
 	}
 	if st.start != nil {
-		info.MIME = st.start.MIME
+		info.MIME, info.Container = st.start.MIME, st.start.Container()
 	}
 	if st.pub != nil {
 		info.PublisherID = st.pub.session.id
