@@ -885,8 +885,8 @@ export class Player extends Connection {
       this._reconnect("no data for " + this.options.idleTimeout + " ms");
       return;
     }
-    const held = this._webm ? this._webm.heldSince() : 0;
-    if (held && t - held > 500) this._appendHeld(); // no next segment soon: append what waits
+    const held = this._webm ? this._webm.heldAt() : 0;
+    if (held && t - held > 500) this._appendHeld(); // no segment for 500 ms: append what waits
     if (!this._mse || !this._mse.open()) return;
     const b = v.buffered;
     if (!b.length || this._resync) {

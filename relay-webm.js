@@ -322,11 +322,15 @@ function webmElements(b) {
  * The bytes are copied only where they change.
  */
 export class WebMAppender {
-  /** @param {number} videoTrack the video track's number, from the init (0: none) */
-  constructor(videoTrack) {
+  /**
+   * @param {number} videoTrack the video track's number, from the init (0: none)
+   * @param {() => number} [clock] ms (performance.now)
+   */
+  constructor(videoTrack, clock = now) {
     this._video = videoTrack;
+    this._now = clock;
     this._held = null; // bytes not appended yet
-    this._heldAt = 0; // when they were first held
+    this._heldAt = 0; // when the segment that left them held came
     // The parsing state where the held bytes (or the next segment) begin:
     // the Cluster the bytes are in, the Cluster the SourceBuffer sees them in
     // (not the same one when folded), and whether a Cluster header was just
@@ -340,8 +344,15 @@ export class WebMAppender {
     this._state = { cluster: -1, open: -1, dropping: false };
   }
 
-  /** When the held bytes were first held (performance.now), 0 if none. */
-  heldSince() {
+  /**
+   * When the segment that left bytes held came (its clock's ms), 0 if none
+   * are held: the player appends them as they are once no segment followed
+   * for a while. Not when they were first held: with segments flowing,
+   * something is always held, and a flush timed from the first hold would
+   * end appends on a guessed duration every half second (issue 20: each
+   * such flush risked a hole in Firefox until the next keyframe).
+   */
+  heldAt() {
     return this._held ? this._heldAt : 0;
   }
 
@@ -358,7 +369,6 @@ export class WebMAppender {
   take(buf) {
     const data = new Uint8Array(buf);
     let b = data;
-    const wasHeld = this._held !== null;
     if (this._held) {
       b = new Uint8Array(this._held.length + data.length);
       b.set(this._held, 0);
@@ -388,7 +398,7 @@ export class WebMAppender {
         }
       }
     }
-    if (cut < els.length && !wasHeld) this._heldAt = now();
+    if (cut < els.length) this._heldAt = this._now();
     const out = this._emit(b, els, cut, this._durations(els, cut));
     if (cut < els.length) this._held = b.subarray(els[cut].start);
     return out;

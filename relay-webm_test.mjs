@@ -391,3 +391,26 @@ test("WebMMuxer: copies an EncodedVideoChunk's bytes; the header goes first", ()
   assert.deepEqual([back.audio.sampleRate, back.audio.channels], [48000, 2]);
   assert.equal(new TextDecoder().decode(back.audio.codecPrivate.subarray(0, 8)), "OpusHead", "an OpusHead made up when the recorder gave none");
 });
+
+test("WebMAppender: heldAt is when the newest segment came, not when bytes were first held", () => {
+  // The player appends what is held as it is once heldAt is 500 ms old. A
+  // flowing stream always leaves something held; timed from the first hold,
+  // that flush fired every half second and ended appends on a guessed
+  // duration (issue 20: holes in Firefox until the next keyframe).
+  const { init, segs } = fromSegments("e2e/testdata/segments/chromium_clock_vp9-opus");
+  let t = 1000;
+  const appender = new WebMAppender(webmVideoTrack(init), () => t);
+  assert.equal(appender.heldAt(), 0, "nothing held yet");
+  let held = 0;
+  for (const s of segs) {
+    t += 240; // Chromium's blob rhythm with a microphone
+    appender.take(ab(s));
+    if (appender.heldAt()) {
+      held++;
+      assert.equal(appender.heldAt(), t, "held since the segment that just came");
+    }
+  }
+  assert.ok(held > segs.length / 2, `bytes held after ${held} of ${segs.length} segments`);
+  appender.flush();
+  assert.equal(appender.heldAt(), 0, "nothing held after a flush");
+});
