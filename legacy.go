@@ -122,7 +122,10 @@ func (p *Publisher) publishLegacyFile(file []byte) (err error) {
 		p.mime = sp.MIME()
 	}
 	p.hub.bytesIn.Add(uint64(len(file)))
-	segs[len(segs)-1].fileEnd = true
+	for _, seg := range segs {
+		seg.LegacyFiles = seg.Kind == KindInit
+	}
+	segs[len(segs)-1].FileEnd = true
 	for _, seg := range segs {
 		if err := p.publish(seg); err != nil {
 			return err
@@ -143,7 +146,7 @@ type legacyFiles struct {
 	init    []byte
 	media   [][]byte
 	size    int
-	asFiles bool     // the session comes from a legacy publisher
+	asFiles bool     // the media after init comes in a legacy publisher's files
 	parts   [][]byte // scratch for flush
 }
 
@@ -153,11 +156,10 @@ type legacyFiles struct {
 func (f *legacyFiles) push(seg Segment, emit func(parts [][]byte) error) error {
 	switch seg.Kind {
 	case KindStart:
-		f.asFiles = seg.legacyFiles
 		return nil
 	case KindInit:
 		err := f.flush(emit)
-		f.init = seg.Data
+		f.init, f.asFiles = seg.Data, seg.LegacyFiles
 		return err
 	case KindEnd:
 		err := f.flush(emit)
@@ -174,7 +176,7 @@ func (f *legacyFiles) push(seg Segment, emit func(parts [][]byte) error) error {
 	}
 	f.media = append(f.media, seg.Data)
 	f.size += len(seg.Data)
-	if seg.fileEnd {
+	if seg.FileEnd {
 		return f.flush(emit)
 	}
 	return nil

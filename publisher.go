@@ -186,7 +186,9 @@ func (p *Publisher) flushLocked() (err error) {
 // WriteSegment publishes one segment: Kind KindInit or KindMedia, Keyframe
 // on media a decoder can start from, and Data, which the hub keeps and shares
 // from now on: do not modify it afterwards. Seq and Discontinuity are set by
-// the hub. The first segment of a session must be an init.
+// the hub. The first segment of a session must be an init. LegacyFiles (on
+// an init) and FileEnd (on media) pass on a legacy publisher's files, as a
+// bridge received them.
 func (p *Publisher) WriteSegment(seg Segment) (err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -201,7 +203,9 @@ func (p *Publisher) WriteSegment(seg Segment) (err error) {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrSegmentTooBig, len(seg.Data), p.hub.cfg.maxSegmentBytes)
 	}
 	p.hub.bytesIn.Add(uint64(len(seg.Data)))
-	return p.publish(&Segment{Kind: seg.Kind, Keyframe: seg.Keyframe && seg.Kind == KindMedia, Data: seg.Data})
+	media := seg.Kind == KindMedia
+	return p.publish(&Segment{Kind: seg.Kind, Keyframe: seg.Keyframe && media, Data: seg.Data,
+		LegacyFiles: seg.LegacyFiles && !media, FileEnd: seg.FileEnd && media})
 }
 
 // announce emits the session's start event: it really started.
@@ -270,7 +274,7 @@ func (p *Publisher) publish(seg *Segment) error {
 		if seg.Kind != KindInit {
 			return errNoInit
 		}
-		if err := p.stream.publish(p, &Segment{Kind: KindStart, MIME: p.mime, legacyFiles: p.mode == modeFiles}); err != nil {
+		if err := p.stream.publish(p, &Segment{Kind: KindStart, MIME: p.mime}); err != nil {
 			return err
 		}
 		p.started = true

@@ -68,13 +68,13 @@ type Segment struct {
 	// Data is the segment's bytes (nil for Start and End).
 	Data []byte
 
-	// fileEnd marks the last segment of a standalone file sent by a legacy
-	// publisher, so legacy subscribers can pass the file on without waiting
-	// for the next one.
-	fileEnd bool
-	// legacyFiles marks the Start of a legacy publisher's session, whose
-	// files legacy subscribers receive as they were sent.
-	legacyFiles bool
+	// LegacyFiles, on an init, says that the media after it comes in the
+	// standalone files of a legacy publisher, each ending at a media segment
+	// with FileEnd: legacy subscribers pass each file on as it was sent,
+	// without waiting for the next one. A bridge carries both, like Keyframe,
+	// so that a legacy viewer on another node gets the same files.
+	LegacyFiles bool
+	FileEnd     bool
 }
 
 func (s Segment) String() string {

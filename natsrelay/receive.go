@@ -195,7 +195,7 @@ func (r *receiver) write(seg relay.Segment) {
 		r.gap()
 		return
 	}
-	if err := pub.WriteSegment(relay.Segment{Kind: seg.Kind, Keyframe: seg.Keyframe, Data: seg.Data}); err != nil {
+	if err := pub.WriteSegment(relay.Segment{Kind: seg.Kind, Keyframe: seg.Keyframe, Data: seg.Data, LegacyFiles: seg.LegacyFiles, FileEnd: seg.FileEnd}); err != nil {
 		r.b.opts.Logger.Warn("natsrelay: relayed segment refused", "stream", r.stream, "err", err)
 		r.closePub()
 		r.session = ""

@@ -21,6 +21,8 @@ const (
 	hKey     = "Segrelay-Keyframe"      // "1" on keyframes
 	hDisc    = "Segrelay-Discontinuity" // "1" where the publishing hub marked one
 	hMIME    = "Segrelay-Mime"          // on start
+	hFiles   = "Segrelay-Legacy-Files"  // "1" on an init whose media comes in a legacy publisher's files
+	hFileEnd = "Segrelay-File-End"      // "1" on the last segment of such a file
 	hPart    = "Segrelay-Part"          // "i/n" when the segment is split
 )
 
@@ -87,6 +89,12 @@ func segmentMsgs(subject, node, session string, seg relay.Segment, maxPayload in
 		if seg.Discontinuity {
 			m.Header.Set(hDisc, "1")
 		}
+		if seg.LegacyFiles {
+			m.Header.Set(hFiles, "1")
+		}
+		if seg.FileEnd {
+			m.Header.Set(hFileEnd, "1")
+		}
 		if seg.Kind == relay.KindStart {
 			m.Header.Set(hMIME, seg.MIME)
 		}
@@ -127,6 +135,8 @@ func (a *assembler) add(m *nats.Msg) (seg relay.Segment, session string, ok bool
 	seg.Seq = seq
 	seg.Keyframe = m.Header.Get(hKey) == "1"
 	seg.Discontinuity = m.Header.Get(hDisc) == "1"
+	seg.LegacyFiles = m.Header.Get(hFiles) == "1"
+	seg.FileEnd = m.Header.Get(hFileEnd) == "1"
 	seg.MIME = m.Header.Get(hMIME)
 	session = m.Header.Get(hSession)
 	part := m.Header.Get(hPart)

@@ -42,6 +42,21 @@ func TestSegmentMessagesRoundTrip(t *testing.T) {
 	assert.Equal(t, relay.KindStart, got.Kind)
 	assert.Equal(t, "video/webm", got.MIME)
 	assert.Empty(t, got.Data)
+
+	// A legacy publisher's marks travel too; a segment without them has none.
+	for _, want := range []relay.Segment{
+		{Kind: relay.KindInit, Seq: 4, LegacyFiles: true, Data: []byte("init")},
+		{Kind: relay.KindMedia, Seq: 5, FileEnd: true, Data: []byte("media")},
+		{Kind: relay.KindMedia, Seq: 6, Data: []byte("media")},
+	} {
+		msgs := segmentMsgs("s", "n", "n-1", want, 1<<20)
+		require.Len(t, msgs, 1)
+		got, _, ok, err := a.add(msgs[0])
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, want.LegacyFiles, got.LegacyFiles, "seq %d", want.Seq)
+		assert.Equal(t, want.FileEnd, got.FileEnd, "seq %d", want.Seq)
+	}
 }
 
 // A lost part is a gap, never a segment with a hole in it.
