@@ -64,7 +64,7 @@ export interface PublishOptions {
   mimeType?: string;
   /** Candidate types, best first. */
   mimeTypes?: string[];
-  /** ms of media per MediaRecorder blob (default 200). */
+  /** ms of media per MediaRecorder blob (default 100). */
   timeslice?: number;
   /** ms between video keyframes (default 1000; 0: the browser's default). */
   keyFrameInterval?: number;
