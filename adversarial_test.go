@@ -14,8 +14,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,6 +41,26 @@ func liveHeap() uint64 {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
+}
+
+// resident returns the process's resident memory now and its peak so far
+// (VmRSS and VmHWM, bytes); 0, 0 where /proc/self/status is not there.
+func resident() (now, peak uint64) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			now = kb << 10
+		case "VmHWM":
+			peak = kb << 10
+		}
+	}
+	return now, peak
 }
 
 // heapAndStacks is the live heap plus goroutine stacks: what idle
@@ -548,9 +570,13 @@ func idleConnCost(b *testing.B, unit string, open func() net.Conn, ready func() 
 // default options: publishers that each declare a segment of the largest
 // size and send it but for one byte, until the hub refuses them, plus the
 // default maximum of never-reading subscribers. It reports the live heap
-// growth, the figure the README's Deploying section gives.
+// growth, the figure the README's Deploying section gives, and what the
+// process pays for it: the growth of its resident memory and of its peak
+// (the GC's share: at GOGC=100 the heap may grow to twice the live heap
+// before a collection; GOMEMLIMIT caps that).
 //
 //	go test -run '^$' -bench WorstCaseMemory -benchtime 1x
+//	GOMEMLIMIT=700MiB go test -run '^$' -bench WorstCaseMemory -benchtime 1x
 func BenchmarkWorstCaseMemory(b *testing.B) {
 	for range b.N {
 		hub := NewHub()
@@ -559,6 +585,7 @@ func BenchmarkWorstCaseMemory(b *testing.B) {
 		srv := httptest.NewServer(mux)
 		ctx := context.Background()
 		before := liveHeap()
+		rssBefore, _ := resident()
 
 		var conns []io.Closer
 		refused := "every publisher admitted"
@@ -588,10 +615,15 @@ func BenchmarkWorstCaseMemory(b *testing.B) {
 		for hub.Stats().Subscribers < defaultMaxSubscribers {
 			time.Sleep(time.Millisecond)
 		}
+		rss, peak := resident() // before liveHeap's collection
 		grown := liveHeap() - before
 		held := hub.Stats().Held
 		b.ReportMetric(float64(grown)/(1<<20), "MiB-heap")
 		b.ReportMetric(float64(held)/(1<<20), "MiB-held")
+		if rss > 0 {
+			b.ReportMetric(float64(rss-rssBefore)/(1<<20), "MiB-rss")
+			b.ReportMetric(float64(peak-rssBefore)/(1<<20), "MiB-peak-rss")
+		}
 		b.Logf("%s (later ones were closed with 1009); held %d MiB of the %d MiB budget; live heap +%d MiB", refused, held>>20, defaultMemoryBudget>>20, grown>>20)
 		for _, c := range conns {
 			c.Close()
