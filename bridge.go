@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // A Bridge connects a Hub to hubs on other nodes, for example through a
@@ -30,6 +31,26 @@ type Bridge interface {
 	// its last one. Calls for one stream may overtake each other: read
 	// Hub.SubscriberCount for the state now. It must not block.
 	Interest(stream string)
+	// Live says whether stream has a live publisher on another node, and
+	// its session's MIME type. A HEAD of live.webm or live.mp4 asks it for
+	// a stream that is not live on this hub (a GET subscribes, and the
+	// bridge relays the stream for it). It may take a network round trip,
+	// bounded by ctx.
+	Live(ctx context.Context, stream string) (mime string, ok bool)
+}
+
+// bridgeLiveTimeout bounds a HEAD's question to the bridge.
+const bridgeLiveTimeout = time.Second
+
+// bridgeLive asks the bridge whether stream is live on another node.
+func (h *Hub) bridgeLive(ctx context.Context, stream string) (mime string, ok bool) {
+	c := h.bridgeOf()
+	if c == nil {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(ctx, bridgeLiveTimeout)
+	defer cancel()
+	return c.Live(ctx, stream)
 }
 
 // bridgeRef holds the hub's Bridge for an atomic.Pointer.

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -48,6 +49,8 @@ func (c *fakeBridge) Interest(stream string) {
 	defer c.mu.Unlock()
 	c.interest = append(c.interest, stream)
 }
+
+func (c *fakeBridge) Live(ctx context.Context, stream string) (string, bool) { return "", false }
 
 func (c *fakeBridge) snapshot() (claims, releases []string, segs []Segment, interest []string) {
 	c.mu.Lock()

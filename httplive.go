@@ -187,6 +187,10 @@ func (h *Hub) serveLiveHead(w http.ResponseWriter, r *http.Request, name string,
 			mime = st.start.MIME
 		}
 	})
+	if !live {
+		// On a node that relays the stream only for its subscribers.
+		mime, live = h.bridgeLive(r.Context(), name)
+	}
 	switch {
 	case !live:
 		w.WriteHeader(http.StatusNotFound)

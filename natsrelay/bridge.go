@@ -466,6 +466,25 @@ func (b *Bridge) owns(stream string) bool {
 // subscribers come and go (relay.Bridge).
 func (b *Bridge) Interest(stream string) { b.reconcile(stream) }
 
+// Live asks the cluster whether stream has a live session on another node
+// (relay.Bridge): a catch-up request for the session's Start alone, which
+// only a node with a live session answers.
+func (b *Bridge) Live(ctx context.Context, stream string) (mime string, ok bool) {
+	req := nats.NewMsg(b.opts.Prefix + ".gop." + encodeName(stream))
+	req.Header.Set(hNode, b.opts.NodeID)
+	req.Header.Set(hKind, kindString(relay.KindStart))
+	m, err := b.nc.RequestMsgWithContext(ctx, req)
+	if err != nil {
+		return "", false
+	}
+	var asm assembler
+	seg, _, ok, err := asm.add(m)
+	if err != nil || !ok || seg.Kind != relay.KindStart {
+		return "", false
+	}
+	return seg.MIME, true
+}
+
 // reconcile relays stream to this hub while the hub has subscribers for it
 // and no publisher of its own (whose segments the hub has already).
 func (b *Bridge) reconcile(stream string) {

@@ -3,7 +3,6 @@ package natsrelay
 import (
 	"bytes"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 	"github.com/segrelay/relay/internal/webm/webmtest"
@@ -74,7 +73,7 @@ func TestLegacyViewerOnAnotherNode(t *testing.T) {
 		}
 		return false, 0
 	}
-	require.Eventually(t, func() bool { live, _ := relayed(); return live }, 10*time.Second, 10*time.Millisecond)
+	waitFor(t, "the relayed session on b", func() bool { live, _ := relayed(); return live })
 	_, session := relayed()
 	got = readLegacyFile(t, vb)
 	assert.True(t, bytes.Equal(l.Data, got), "on another node: the file as sent (%d bytes, want %d)", len(got), len(l.Data))

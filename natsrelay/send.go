@@ -173,7 +173,8 @@ func (s *sender) send(it *outItem) {
 }
 
 // answer sends a catch-up: the live session's Start, init and media since
-// the last keyframe, then a done message with the stream's latest Seq.
+// the last keyframe, then a done message with the stream's latest Seq; or,
+// asked for the Start alone (Bridge.Live), that Start.
 // Only a node with a live session of the stream subscribes to the request
 // subject, so a requester with no answer knows there is none.
 func (s *sender) answer(stream string, m *nats.Msg) {
@@ -185,6 +186,15 @@ func (s *sender) answer(stream string, m *nats.Msg) {
 	segs, seq := b.hub.Snapshot(stream)
 	if session == "" {
 		segs = nil
+	}
+	if m.Header.Get(hKind) == kindString(relay.KindStart) {
+		// Bridge.Live: is it live, and its MIME; no answer if not.
+		if len(segs) > 0 {
+			for _, r := range segmentMsgs(m.Reply, b.opts.NodeID, session, segs[0], b.nc.MaxPayload()) {
+				b.nc.PublishMsg(r)
+			}
+		}
+		return
 	}
 	for _, seg := range segs {
 		for _, r := range segmentMsgs(m.Reply, b.opts.NodeID, session, seg, b.nc.MaxPayload()) {
